@@ -1,0 +1,3 @@
+from multinn.cli import main
+
+main(prog_name="multinn")

@@ -1,0 +1,36 @@
+"""`multinn` click group and its error handling."""
+
+from __future__ import annotations
+
+import click
+
+from multinn.errors import MultinnError
+
+
+def fail(message: str) -> None:
+    """Print one styled error line on stderr and exit with status 2 (a user error)."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    Console(stderr=True, highlight=False).print(f"[bold red]Error:[/] {escape(message)}")
+    raise SystemExit(2)
+
+
+class MultinnGroup(click.Group):
+    """A click group that turns `MultinnError` into one clear line and exit status 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except MultinnError as exc:
+            fail(str(exc))
+
+
+@click.group(cls=MultinnGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="multinn", prog_name="multinn")
+def main() -> None:
+    """multinn: multi-track polyphonic music generation (MultINN on Keras 3).
+
+    Sample music from bundled models, train the four MultINN modes on your own MIDI or on
+    JSB Chorales / LPD-5, and evaluate them.
+    """
