@@ -1,0 +1,183 @@
+"""`RNNEstimator`: an LSTM stack whose state conditions one or more frame estimators."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+from keras import ops
+
+from multinn.layers._validation import check_positive_int
+
+
+def check_units(units: Sequence[int] | int, name: str) -> list[int]:
+    """A list of positive layer sizes (an int is one layer)."""
+    if isinstance(units, int) and not isinstance(units, bool):
+        units = [units]
+    try:
+        units = list(units)
+    except TypeError:
+        raise ValueError(f"`{name}`: expected a list of positive integers, got {units!r}") from None
+    if not units:
+        raise ValueError(f"`{name}`: expected at least one layer size, got {units!r}")
+    return [check_positive_int(u, name) for u in units]
+
+
+class RNNEstimator(keras.layers.Layer):
+    """Base of RNN-NADE, RNN-RBM and RNN-MultiNADE.
+
+    An LSTM stack reads the input of each step (the encoded previous frame, possibly with
+    feedback from other tracks) and a Dense head per estimator maps its output to the
+    estimator's conditional biases for the frame of that step. Teacher forcing: `inputs[:, t]`
+    must only depend on frames before `t`; the caller shifts. The layer knows nothing about
+    tracks: a frame is a binary vector of `sum(num_visible)` units, one block per estimator.
+
+    Subclasses create `self.estimators` (frame estimators) and `self.heads` (one list of Dense
+    layers per estimator, mapping the RNN output to the estimator's biases) and implement the
+    per-frame methods `frame_log_prob`, `frame_loss`, `frame_predictions`, `sample_frame`.
+
+    Args:
+        input_dim: Features read per step.
+        rnn_units: LSTM layer sizes, e.g. `[128, 128, 128]`.
+        dropout: Dropout rate on the output of every LSTM layer (training only).
+        seed: Seed of dropout and of the estimators' samplers.
+        **kwargs: Base `keras.layers.Layer` arguments.
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        rnn_units: Sequence[int] = (128,),
+        dropout: float = 0.0,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.input_dim = check_positive_int(input_dim, "input_dim")
+        self.rnn_units = check_units(rnn_units, "rnn_units")
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"`dropout`: expected a rate in [0, 1), got {dropout!r}")
+        self.dropout = float(dropout)
+        self.seed = seed
+        offset = lambda i: None if seed is None else seed + i  # noqa: E731
+        self.lstms = [
+            keras.layers.LSTM(units, return_sequences=True, name=f"lstm_{i}") for i, units in enumerate(self.rnn_units)
+        ]
+        self.dropout_layer = keras.layers.Dropout(self.dropout, seed=offset(101), name="dropout")
+        self._seed_offset = offset
+
+    # ------------------------------------------------------------------ building
+    def build_rnn(self) -> None:
+        size = self.input_dim
+        for lstm in self.lstms:
+            lstm.build((None, None, size))
+            size = lstm.units
+        for heads in self.heads:
+            for head in heads:
+                head.build((None, self.output_dim))
+
+    @property
+    def output_dim(self) -> int:
+        return self.rnn_units[-1]
+
+    @property
+    def num_parts(self) -> int:
+        return len(self.estimators)
+
+    # ------------------------------------------------------------------ sequence API
+    def rnn_outputs(self, inputs, training: bool = False):
+        """LSTM stack over a sequence: `[batch, time, input_dim]` -> `[batch, time, rnn_units[-1]]`."""
+        x = inputs
+        for lstm in self.lstms:
+            x = self.dropout_layer(lstm(x, training=training), training=training)
+        return x
+
+    def step_log_probs(self, inputs, targets, training: bool = False):
+        """Log-likelihood of every step and part: `[batch, time, num_parts]`, nats.
+
+        Args:
+            inputs: `[batch, time, input_dim]`, step t built from frames before t.
+            targets: binary frames `[batch, time, sum(num_visible)]`.
+        """
+        outputs = self.rnn_outputs(inputs, training=training)
+        batch, time = ops.shape(targets)[0], ops.shape(targets)[1]
+        flat_out = ops.reshape(outputs, (-1, self.output_dim))
+        flat_frames = ops.reshape(targets, (-1, ops.shape(targets)[-1]))
+        log_p = self.frame_log_prob(flat_out, flat_frames)
+        return ops.reshape(log_p, (batch, time, self.num_parts))
+
+    def log_prob(self, inputs, targets, mask=None, training: bool = False):
+        """Sequence log-likelihood `sum_t log p(x_t | x_<t)` over real steps: `[batch]`, nats.
+
+        Args:
+            inputs: `[batch, time, input_dim]`, step t built from frames before t.
+            targets: binary frames `[batch, time, sum(num_visible)]`.
+            mask: `[batch, time]`, 1 for real steps; `None`: all real.
+        """
+        per_step = ops.sum(self.step_log_probs(inputs, targets, training=training), axis=-1)
+        if mask is not None:
+            per_step = per_step * ops.cast(mask, per_step.dtype)
+        return ops.sum(per_step, axis=-1)
+
+    # ------------------------------------------------------------------ step API
+    def initial_state(self, batch_size):
+        """Zero LSTM states: a list of `[h, c]` per layer, each `[batch, units]`."""
+        return [[ops.zeros((batch_size, u)), ops.zeros((batch_size, u))] for u in self.rnn_units]
+
+    def step(self, inputs, states, training: bool = False):
+        """One step of the LSTM stack: `([batch, input_dim], states) -> ([batch, units], states)`."""
+        x, new_states = inputs, []
+        for lstm, state in zip(self.lstms, states):
+            x, state = lstm.cell(x, state, training=training)
+            x = self.dropout_layer(x, training=training)
+            new_states.append(list(state))
+        return x, new_states
+
+    # ------------------------------------------------------------------ per-frame API
+    def biases(self, outputs):
+        """Conditional biases of each estimator: a list (per estimator) of lists of tensors."""
+        return [[head(outputs) for head in heads] for heads in self.heads]
+
+    def split_frames(self, frames):
+        """Split `[n, sum(num_visible)]` into one block per estimator."""
+        sizes = [est.num_visible for est in self.estimators]
+        if len(sizes) == 1:
+            return [frames]
+        bounds = [sum(sizes[:i]) for i in range(1, len(sizes))]
+        return ops.split(frames, bounds, axis=-1)
+
+    @property
+    def num_units(self) -> int:
+        """Units of a whole frame, `sum(num_visible)` over the estimators."""
+        return sum(est.num_visible for est in self.estimators)
+
+    def frame_log_prob(self, outputs, frames):
+        """`log p(frame | RNN output)` per estimator: `[n, num_parts]`, nats (RBM: AIS estimate)."""
+        raise NotImplementedError
+
+    def frame_scores(self, outputs, frames, likelihood: bool = True) -> dict:
+        """Everything a training or test step needs from one pass over `[n]` frames.
+
+        Returns:
+            A dict with `probs` `[n, units]` (predicted note probabilities, for frame metrics),
+            `dim_log_prob` `[n, units]` (the chain-rule terms of the log-likelihood, when the
+            estimator has them) and/or `log_prob` `[n, num_parts]` (when `likelihood` is asked for
+            and the estimator has no per-unit terms).
+        """
+        raise NotImplementedError
+
+    def frame_loss(self, outputs, frames, weights, scores: dict):
+        """Training loss (a scalar) of `[n]` frames with per-frame `weights`, given `frame_scores`."""
+        raise NotImplementedError
+
+    def sample_frame(self, outputs, temperature=1.0):
+        """Binary frames `[n, units]` sampled given the RNN outputs `[n, rnn_units[-1]]`."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ config
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            {"input_dim": self.input_dim, "rnn_units": list(self.rnn_units), "dropout": self.dropout, "seed": self.seed}
+        )
+        return config

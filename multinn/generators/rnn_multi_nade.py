@@ -1,0 +1,146 @@
+"""RNN-NADE and RNN-MultiNADE: an LSTM stack conditioning one NADE, or one NADE per block."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+import numpy as np
+from keras import ops
+
+from multinn.generators.rnn_estimator import RNNEstimator, check_units
+from multinn.layers.nade_layer import NADELayer
+
+
+@keras.saving.register_keras_serializable(package="multinn")
+class RNNMultiNADE(RNNEstimator):
+    """One LSTM stack, one NADE per block of the frame (RNN-MultiNADE, MultINN's Composer).
+
+    At each step the RNN output is mapped by Dense heads to each NADE's encoder bias
+    `[num_hidden]` and decoder bias `[num_visible]` (Boulanger-Lewandowski et al. 2012). Blocks are
+    independent given the RNN state, so `log p(frame) = sum_k log p_k(block_k)`.
+
+    Args:
+        input_dim: Features read per step.
+        num_visible: Units of each block, e.g. `[49, 49, 49, 49]` for four tracks.
+        num_hidden: NADE hidden units, one number for all blocks or one per block.
+        rnn_units: LSTM layer sizes.
+        dropout: Dropout rate on LSTM outputs.
+        nade_implementation: `"loop"` or `"vectorized"` (see `NADELayer`).
+        seed: Seed of dropout and sampling.
+        **kwargs: Base `keras.layers.Layer` arguments.
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        num_visible: Sequence[int],
+        num_hidden: int | Sequence[int] = 128,
+        rnn_units: Sequence[int] = (128,),
+        dropout: float = 0.0,
+        nade_implementation: str = "loop",
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(input_dim, rnn_units, dropout, seed, **kwargs)
+        self.num_visible = check_units(num_visible, "num_visible")
+        hidden = [num_hidden] * len(self.num_visible) if isinstance(num_hidden, int) else num_hidden
+        self.num_hidden = check_units(hidden, "num_hidden")
+        if len(self.num_hidden) != len(self.num_visible):
+            raise ValueError(f"`num_hidden`: expected {len(self.num_visible)} sizes, got {num_hidden!r}")
+        self.nade_implementation = nade_implementation
+        self.estimators = [
+            NADELayer(d, h, implementation=nade_implementation, seed=self._seed_offset(i), name=f"nade_{i}")
+            for i, (d, h) in enumerate(zip(self.num_visible, self.num_hidden))
+        ]
+        self.heads = [
+            [keras.layers.Dense(h, name=f"encoder_bias_{i}"), keras.layers.Dense(d, name=f"decoder_bias_{i}")]
+            for i, (d, h) in enumerate(zip(self.num_visible, self.num_hidden))
+        ]
+        self.build_rnn()
+
+    def _logits(self, outputs, frames):
+        parts = self.split_frames(frames)
+        return ops.concatenate(
+            [
+                nade.conditional_logits(x, enc, dec)
+                for nade, x, (enc, dec) in zip(self.estimators, parts, self.biases(outputs))
+            ],
+            axis=-1,
+        )
+
+    def frame_log_prob(self, outputs, frames):
+        parts = self.split_frames(frames)
+        return ops.stack(
+            [nade.log_prob(x, enc, dec) for nade, x, (enc, dec) in zip(self.estimators, parts, self.biases(outputs))],
+            axis=-1,
+        )
+
+    def frame_scores(self, outputs, frames, likelihood: bool = True) -> dict:
+        logits = self._logits(outputs, frames)
+        frames = ops.cast(frames, logits.dtype)
+        # log p(x_d | x_<d) = -softplus((1 - 2 x_d) * logit_d): stable for any logit.
+        return {"probs": ops.sigmoid(logits), "dim_log_prob": -ops.softplus((1.0 - 2.0 * frames) * logits)}
+
+    def frame_loss(self, outputs, frames, weights, scores: dict):
+        log_p = ops.sum(scores["dim_log_prob"], axis=-1)
+        weights = ops.cast(weights, log_p.dtype)
+        return -ops.sum(log_p * weights) / ops.maximum(ops.sum(weights), 1.0)
+
+    def sample_frame(self, outputs, temperature=1.0):
+        return ops.concatenate(
+            [nade.sample(enc, dec, temperature=temperature)[0] for nade, (enc, dec) in zip(self.estimators, self.biases(outputs))],
+            axis=-1,
+        )
+
+    def init_from_frames(self, frames: np.ndarray, epsilon: float = 1e-3) -> None:
+        """Set each decoder-bias head's bias to the logit of the unit frequencies in `frames`."""
+        start = 0
+        for d, (_, decoder_head) in zip(self.num_visible, self.heads):
+            p = np.clip(np.asarray(frames[:, start : start + d], np.float64).mean(axis=0), epsilon, 1 - epsilon)
+            decoder_head.bias.assign(np.log(p / (1 - p)).astype("float32"))
+            start += d
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            {
+                "num_visible": list(self.num_visible),
+                "num_hidden": list(self.num_hidden),
+                "nade_implementation": self.nade_implementation,
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="multinn")
+class RNNNADE(RNNMultiNADE):
+    """RNN-NADE (Boulanger-Lewandowski et al. 2012): an LSTM stack conditioning one NADE.
+
+    Args:
+        input_dim: Features read per step.
+        num_visible: Units of a frame.
+        num_hidden: NADE hidden units.
+        rnn_units: LSTM layer sizes.
+        dropout: Dropout rate on LSTM outputs.
+        nade_implementation: `"loop"` or `"vectorized"` (see `NADELayer`).
+        seed: Seed of dropout and sampling.
+        **kwargs: Base `keras.layers.Layer` arguments.
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        num_visible: int,
+        num_hidden: int = 128,
+        rnn_units: Sequence[int] = (128,),
+        dropout: float = 0.0,
+        nade_implementation: str = "loop",
+        seed: int | None = None,
+        **kwargs,
+    ):
+        if isinstance(num_visible, (list, tuple)):
+            (num_visible,) = num_visible
+        if isinstance(num_hidden, (list, tuple)):
+            (num_hidden,) = num_hidden
+        super().__init__(input_dim, [num_visible], num_hidden, rnn_units, dropout, nade_implementation, seed, **kwargs)

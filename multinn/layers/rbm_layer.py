@@ -1,0 +1,417 @@
+"""Restricted Boltzmann machine over one binary frame."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from multinn.layers._validation import check_positive_int
+
+EXACT_MAX_UNITS = 20
+"""`log_partition` enumerates the smaller side exactly up to this many units (2**20 states)."""
+
+_ENUMERATION_CHUNK_ELEMENTS = 2**22
+"""Upper bound on the elements of one `[batch, states, units]` block while enumerating."""
+
+
+@keras.saving.register_keras_serializable(package="multinn")
+class RBMLayer(keras.layers.Layer):
+    """A binary-binary restricted Boltzmann machine, trained by contrastive divergence.
+
+    Energy `E(v, h) = -v.b - h.c - v W h`; free energy
+    `F(v) = -v.b - sum_j softplus(c_j + (v W)_j)`, so that `p(v) = exp(-F(v)) / Z`.
+
+    The visible bias `b` `[num_visible]` and hidden bias `c` `[num_hidden]` are the layer's own
+    weights, or are given per example as call arguments `[batch, num_visible]` /
+    `[batch, num_hidden]`: this is how an RNN-RBM conditions the estimator on its state. The layer
+    knows nothing about time or tracks: a frame is a binary vector `[num_visible]`.
+
+    Args:
+        num_visible: the number of visible (binary) units of a frame.
+        num_hidden: the number of hidden units.
+        cd_steps: k, the number of Gibbs steps of the negative phase of `cd_loss` (CD-k / PCD-k).
+        persistent: `True` for persistent contrastive divergence (PCD, Tieleman 2008): the negative
+            chains live on between calls of `cd_loss` in the non-trainable weight
+            `persistent_chain` `[num_chains, num_visible]`, instead of starting at the data.
+        num_chains: the number of persistent chains (used only when `persistent=True`).
+        kernel_initializer: initializer of `W` `[num_visible, num_hidden]`; the default normal
+            distribution with standard deviation 0.05 follows Hinton's practical guide (2010).
+        bias_initializer: initializer of the own biases `b` and `c`.
+        seed: seed of the layer's `keras.random.SeedGenerator` (Gibbs sampling, AIS); `None` for
+            a random one.
+        **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, `trainable`).
+
+    Calling the layer, `layer(v)`, returns `free_energy(v)`: `[batch]`, nats.
+
+    Example:
+
+    >>> rbm = RBMLayer(num_visible=88, num_hidden=150, cd_steps=1, seed=1)
+    >>> rbm.init_visible_bias(frames)              # frames: [num_frames, 88] in {0, 1}
+    >>> loss = rbm.cd_loss(batch)                  # minimise: its gradient is the CD-1 update
+    >>> v = rbm.sample(batch_size=4, steps=25)     # [4, 88] in {0, 1}
+    """
+
+    def __init__(
+        self,
+        num_visible: int,
+        num_hidden: int,
+        cd_steps: int = 1,
+        persistent: bool = False,
+        num_chains: int = 100,
+        kernel_initializer: str | keras.initializers.Initializer = "random_normal",
+        bias_initializer: str | keras.initializers.Initializer = "zeros",
+        seed: int | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.num_visible = check_positive_int(num_visible, "num_visible")
+        self.num_hidden = check_positive_int(num_hidden, "num_hidden")
+        self.cd_steps = check_positive_int(cd_steps, "cd_steps")
+        if not isinstance(persistent, bool):
+            raise ValueError(f"`persistent`: expected a bool, got {persistent!r}")
+        self.persistent = persistent
+        self.num_chains = check_positive_int(num_chains, "num_chains")
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        # All shapes are known from the arguments: build now (see NADELayer).
+        self.build((None, num_visible))
+
+    def build(self, input_shape: tuple) -> None:
+        if input_shape[-1] is not None and input_shape[-1] != self.num_visible:
+            raise ValueError(
+                f"expected inputs with last dimension num_visible={self.num_visible}, got shape {tuple(input_shape)}"
+            )
+        self.kernel = self.add_weight(
+            shape=(self.num_visible, self.num_hidden), initializer=self.kernel_initializer, name="kernel"
+        )
+        self.visible_bias = self.add_weight(
+            shape=(self.num_visible,), initializer=self.bias_initializer, name="visible_bias"
+        )
+        self.hidden_bias = self.add_weight(
+            shape=(self.num_hidden,), initializer=self.bias_initializer, name="hidden_bias"
+        )
+        if self.persistent:
+            self.persistent_chain = self.add_weight(
+                shape=(self.num_chains, self.num_visible),
+                initializer="zeros",
+                trainable=False,
+                name="persistent_chain",
+            )
+
+    def call(self, inputs, visible_bias=None, hidden_bias=None):
+        """Returns `free_energy(inputs, visible_bias, hidden_bias)`: `[batch]`, nats."""
+        return self.free_energy(inputs, visible_bias=visible_bias, hidden_bias=hidden_bias)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (input_shape[0],)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            {
+                "num_visible": self.num_visible,
+                "num_hidden": self.num_hidden,
+                "cd_steps": self.cd_steps,
+                "persistent": self.persistent,
+                "num_chains": self.num_chains,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "seed": self.seed,
+            }
+        )
+        return config
+
+    # Conditionals and energies.
+
+    def hidden_probs(self, v, hidden_bias=None):
+        """`p(h_j = 1 | v) = sigmoid(c + v W)`: `[batch, num_hidden]`, for `v` `[batch, num_visible]`."""
+        hidden_bias = self._bias(self.hidden_bias, hidden_bias)
+        return ops.sigmoid(ops.matmul(ops.cast(v, self.compute_dtype), self.kernel) + hidden_bias)
+
+    def visible_probs(self, h, visible_bias=None):
+        """`p(v_i = 1 | h) = sigmoid(b + h W^T)`: `[batch, num_visible]`, for `h` `[batch, num_hidden]`."""
+        visible_bias = self._bias(self.visible_bias, visible_bias)
+        return ops.sigmoid(ops.matmul(ops.cast(h, self.compute_dtype), ops.transpose(self.kernel)) + visible_bias)
+
+    def free_energy(self, v, visible_bias=None, hidden_bias=None):
+        """Free energy `F(v) = -v.b - sum_j softplus(c_j + (v W)_j)`.
+
+        Args:
+            v: frames `[batch, num_visible]` (binary, or probabilities for a mean-field value).
+            visible_bias: `[batch, num_visible]` or `None` (the layer's own).
+            hidden_bias: `[batch, num_hidden]` or `None` (the layer's own).
+
+        Returns:
+            `F(v)`: `[batch]`, nats; `log p(v) = -F(v) - log Z`.
+        """
+        v = ops.cast(v, self.compute_dtype)
+        visible_bias = self._bias(self.visible_bias, visible_bias)
+        hidden_bias = self._bias(self.hidden_bias, hidden_bias)
+        return -ops.sum(v * visible_bias, axis=-1) - ops.sum(
+            ops.softplus(ops.matmul(v, self.kernel) + hidden_bias), axis=-1
+        )
+
+    # Sampling.
+
+    def gibbs(self, v, steps: int, visible_bias=None, hidden_bias=None):
+        """Runs `steps` steps of block Gibbs sampling `v -> h -> v` in a compiled loop.
+
+        Args:
+            v: start of the chains, `[batch, num_visible]`.
+            steps: the number of Gibbs steps (int >= 0, or a scalar integer tensor).
+            visible_bias: `[batch, num_visible]` or `None` (the layer's own).
+            hidden_bias: `[batch, num_hidden]` or `None` (the layer's own).
+
+        Returns:
+            The binary visible states after `steps` steps, `[batch, num_visible]`.
+        """
+        if isinstance(steps, (int, np.integer)) and (isinstance(steps, bool) or steps < 0):
+            raise ValueError(f"`steps`: expected a non-negative integer, got {steps!r}")
+        visible_bias = self._bias(self.visible_bias, visible_bias)
+        hidden_bias = self._bias(self.hidden_bias, hidden_bias)
+        kernel = ops.convert_to_tensor(self.kernel)
+
+        def step(_, v):
+            h = self._bernoulli(ops.sigmoid(ops.matmul(v, kernel) + hidden_bias))
+            return self._bernoulli(ops.sigmoid(ops.matmul(h, ops.transpose(kernel)) + visible_bias))
+
+        return ops.fori_loop(0, steps, step, ops.cast(v, self.compute_dtype))
+
+    def sample(
+        self, visible_bias=None, hidden_bias=None, batch_size: int | None = None, steps: int = 25, initial=None
+    ):
+        """Samples frames with a Gibbs chain; traceable inside `tf.function` / a compiled loop.
+
+        The chain starts at `initial`, or at independent `Bernoulli(sigmoid(b))` frames, and runs
+        `steps` Gibbs steps (25 by default, as in Boulanger-Lewandowski et al. 2012). Randomness
+        comes from the layer's `SeedGenerator` only, so a seed fixes the samples.
+
+        Args:
+            visible_bias: `[batch, num_visible]` or `None` (the layer's own).
+            hidden_bias: `[batch, num_hidden]` or `None` (the layer's own).
+            batch_size: number of frames when no bias and no `initial` is given (default 1).
+            steps: the number of Gibbs steps.
+            initial: start of the chains `[batch, num_visible]`, or `None`.
+
+        Returns:
+            Binary frames `[batch, num_visible]`.
+        """
+        if initial is None:
+            if visible_bias is not None:
+                batch = ops.shape(visible_bias)[0]
+            elif hidden_bias is not None:
+                batch = ops.shape(hidden_bias)[0]
+            else:
+                batch = 1 if batch_size is None else check_positive_int(batch_size, "batch_size")
+            bias = self._bias(self.visible_bias, visible_bias)
+            initial = self._bernoulli(ops.broadcast_to(ops.sigmoid(bias), (batch, self.num_visible)))
+        return self.gibbs(initial, steps, visible_bias=visible_bias, hidden_bias=hidden_bias)
+
+    # Training.
+
+    def cd_loss(self, v, visible_bias=None, hidden_bias=None):
+        """Contrastive-divergence surrogate loss: `mean F(v) - mean F(stop_gradient(v_k))`.
+
+        Its gradient is minus the CD-k update (Hinton 2002) of every weight and of the biases,
+        external ones included: `dL/dW = -(<v p(h|v)>_data - <v_k p(h|v_k)>) / batch`. `v_k` is
+        the end of a `cd_steps`-step Gibbs chain that starts at the data, or (persistent) at the
+        persistent chains, which this call then advances.
+
+        Args:
+            v: binary training frames `[batch, num_visible]`.
+            visible_bias: `[batch, num_visible]` or `None` (the layer's own).
+            hidden_bias: `[batch, num_hidden]` or `None` (the layer's own).
+
+        Returns:
+            The scalar loss, nats (a surrogate: its value is not a likelihood).
+        """
+        v = ops.cast(v, self.compute_dtype)
+        if self.persistent:
+            if visible_bias is not None or hidden_bias is not None:
+                raise ValueError(
+                    "persistent chains use the layer's own biases; got external biases: "
+                    f"visible_bias={visible_bias!r}, hidden_bias={hidden_bias!r}"
+                )
+            negative = ops.stop_gradient(self.gibbs(self.persistent_chain, self.cd_steps))
+            self.persistent_chain.assign(negative)
+        else:
+            negative = ops.stop_gradient(self.gibbs(v, self.cd_steps, visible_bias, hidden_bias))
+        return ops.mean(self.free_energy(v, visible_bias, hidden_bias)) - ops.mean(
+            self.free_energy(negative, visible_bias, hidden_bias)
+        )
+
+    def init_visible_bias(self, frames, epsilon: float = 1e-3) -> None:
+        """Sets the visible bias to `log(p_i / (1 - p_i))`, `p_i` the frequency of unit i in `frames`.
+
+        As recommended by Hinton's practical guide (2010); `p_i` is clipped to
+        `[epsilon, 1 - epsilon]` so that units never on in the data get a finite bias.
+
+        Args:
+            frames: binary frames `[num_frames, num_visible]` (array or tensor).
+            epsilon: clipping of the frequencies.
+        """
+        if not 0.0 < epsilon < 0.5:
+            raise ValueError(f"`epsilon`: expected a number in (0, 0.5), got {epsilon!r}")
+        frames = ops.cast(ops.convert_to_tensor(frames), self.visible_bias.dtype)
+        if len(frames.shape) != 2 or frames.shape[-1] != self.num_visible:
+            raise ValueError(f"expected frames of shape [num_frames, {self.num_visible}], got {tuple(frames.shape)}")
+        p = ops.clip(ops.mean(frames, axis=0), epsilon, 1.0 - epsilon)
+        self.visible_bias.assign(ops.log(p) - ops.log1p(-p))
+
+    # Likelihood.
+
+    def log_partition(
+        self,
+        method: str = "exact",
+        visible_bias=None,
+        hidden_bias=None,
+        num_chains: int = 100,
+        num_temperatures: int = 1000,
+    ):
+        """Log partition function `log Z`, nats.
+
+        Args:
+            method: `"exact"`: enumerates all states of the smaller side (at most
+                `EXACT_MAX_UNITS` = 20 units); `"ais"`: annealed importance sampling (Salakhutdinov &
+                Murray 2008) from the independent model with the same visible bias (W = 0), with
+                `num_chains` chains and `num_temperatures` inverse temperatures evenly spaced in
+                [0, 1]. AIS is stochastic (the layer's `SeedGenerator`); in expectation it
+                under-estimates `log Z` slightly.
+            visible_bias: `[batch, num_visible]` or `None` (the layer's own).
+            hidden_bias: `[batch, num_hidden]` or `None` (the layer's own).
+            num_chains: AIS chains per partition function.
+            num_temperatures: AIS intermediate distributions.
+
+        Returns:
+            A scalar with the layer's own biases; `[batch]` with external biases.
+        """
+        if method not in ("exact", "ais"):
+            raise ValueError(f"`method`: expected 'exact' or 'ais', got {method!r}")
+        external = visible_bias is not None or hidden_bias is not None
+        visible_bias, hidden_bias = self._batched_biases(visible_bias, hidden_bias)
+        if method == "exact":
+            log_z = self._log_partition_exact(visible_bias, hidden_bias)
+        else:
+            log_z = self._log_partition_ais(
+                visible_bias,
+                hidden_bias,
+                check_positive_int(num_chains, "num_chains"),
+                check_positive_int(num_temperatures, "num_temperatures"),
+            )
+        return log_z if external else log_z[0]
+
+    def log_prob(
+        self,
+        v,
+        visible_bias=None,
+        hidden_bias=None,
+        method: str | None = None,
+        num_chains: int = 100,
+        num_temperatures: int = 1000,
+    ):
+        """Log-likelihood `log p(v) = -F(v) - log Z`, nats.
+
+        Args:
+            v: binary frames `[batch, num_visible]`.
+            visible_bias: `[batch, num_visible]` or `None` (the layer's own).
+            hidden_bias: `[batch, num_hidden]` or `None` (the layer's own).
+            method: `"exact"` or `"ais"` for `log_partition`; `None`: exact when the smaller side
+                has at most 20 units, AIS otherwise.
+            num_chains: AIS chains per partition function.
+            num_temperatures: AIS intermediate distributions.
+
+        Returns:
+            `[batch]`, nats.
+        """
+        if method is None:
+            method = "exact" if min(self.num_visible, self.num_hidden) <= EXACT_MAX_UNITS else "ais"
+        log_z = self.log_partition(method, visible_bias, hidden_bias, num_chains, num_temperatures)
+        return -self.free_energy(v, visible_bias, hidden_bias) - log_z
+
+    # Helpers.
+
+    def _bias(self, own, external):
+        return ops.cast(own if external is None else external, self.compute_dtype)
+
+    def _bernoulli(self, p):
+        uniform = keras.random.uniform(ops.shape(p), dtype=self.compute_dtype, seed=self.seed_generator)
+        return ops.cast(ops.less(uniform, p), self.compute_dtype)
+
+    def _batched_biases(self, visible_bias, hidden_bias):
+        """Both biases as `[batch, units]` (batch 1 for the own ones), with matching batch sizes."""
+        visible_bias = self._bias(self.visible_bias, visible_bias)
+        hidden_bias = self._bias(self.hidden_bias, hidden_bias)
+        if len(visible_bias.shape) == 1:
+            visible_bias = visible_bias[None, :]
+        if len(hidden_bias.shape) == 1:
+            hidden_bias = hidden_bias[None, :]
+        batch = ops.maximum(ops.shape(visible_bias)[0], ops.shape(hidden_bias)[0])
+        return (
+            ops.broadcast_to(visible_bias, (batch, self.num_visible)),
+            ops.broadcast_to(hidden_bias, (batch, self.num_hidden)),
+        )
+
+    def _log_partition_exact(self, visible_bias, hidden_bias):
+        """Enumerates the smaller side: `[batch]`."""
+        num_units = min(self.num_visible, self.num_hidden)
+        if num_units > EXACT_MAX_UNITS:
+            raise ValueError(
+                f"exact log_partition enumerates 2**min(num_visible, num_hidden) states; min(num_visible, "
+                f"num_hidden) = {num_units} > {EXACT_MAX_UNITS}: use method='ais'"
+            )
+        kernel = ops.convert_to_tensor(self.kernel)
+        if self.num_hidden <= self.num_visible:
+            # log Z = logsumexp_h [h.c + sum_i softplus(b_i + (W h)_i)]
+            enumerated_bias, other_bias, kernel = hidden_bias, visible_bias, ops.transpose(kernel)
+        else:
+            # log Z = logsumexp_v [v.b + sum_j softplus(c_j + (v W)_j)] = logsumexp_v [-F(v)]
+            enumerated_bias, other_bias = visible_bias, hidden_bias
+        batch = visible_bias.shape[0] or 1
+        other_units = other_bias.shape[-1]
+        chunk = max(1, min(2**num_units, _ENUMERATION_CHUNK_ELEMENTS // (batch * other_units)))
+        partial = []
+        for start in range(0, 2**num_units, chunk):
+            codes = np.arange(start, min(start + chunk, 2**num_units))
+            states = ops.convert_to_tensor(
+                ((codes[:, None] >> np.arange(num_units)) & 1).astype(self.compute_dtype)
+            )  # [states, units]
+            scores = ops.matmul(enumerated_bias, ops.transpose(states)) + ops.sum(
+                ops.softplus(ops.matmul(states, kernel)[None, :, :] + other_bias[:, None, :]), axis=-1
+            )  # [batch, states]
+            partial.append(ops.logsumexp(scores, axis=-1))
+        return ops.logsumexp(ops.stack(partial, axis=-1), axis=-1)
+
+    def _log_partition_ais(self, visible_bias, hidden_bias, num_chains: int, num_temperatures: int):
+        """AIS from the W = 0 model with the same visible bias: `[batch]`.
+
+        With `f_beta(v) = v.b + sum_j softplus(beta (c_j + (v W)_j))`, `f_0` is the unnormalised
+        log-density of independent `Bernoulli(sigmoid(b))` units times `2**num_hidden`, whose
+        `log Z_0 = sum_i softplus(b_i) + num_hidden log 2`, and `f_1(v) = -F(v)`.
+        """
+        batch = ops.shape(visible_bias)[0]
+        log_z0 = ops.sum(ops.softplus(visible_bias), axis=-1) + self.num_hidden * math.log(2.0)
+        kernel = ops.convert_to_tensor(self.kernel)
+        visible_bias = ops.repeat(visible_bias, num_chains, axis=0)  # [batch * chains, V]
+        hidden_bias = ops.repeat(hidden_bias, num_chains, axis=0)
+        dtype = self.compute_dtype
+        betas = ops.linspace(0.0, 1.0, num_temperatures + 1, dtype=dtype)
+
+        def step(k, state):
+            v, log_w = state
+            beta_prev, beta = ops.take(betas, k - 1), ops.take(betas, k)
+            pre = ops.matmul(v, kernel) + hidden_bias
+            log_w = log_w + ops.sum(ops.softplus(beta * pre) - ops.softplus(beta_prev * pre), axis=-1)
+            # A Gibbs step that leaves p_beta(v) invariant.
+            h = self._bernoulli(ops.sigmoid(beta * pre))
+            v = self._bernoulli(ops.sigmoid(visible_bias + beta * ops.matmul(h, ops.transpose(kernel))))
+            return v, log_w
+
+        v0 = self._bernoulli(ops.sigmoid(visible_bias))
+        _, log_w = ops.fori_loop(1, num_temperatures + 1, step, (v0, ops.zeros(ops.shape(v0)[:1], dtype=dtype)))
+        log_w = ops.reshape(log_w, (batch, num_chains))
+        return log_z0 + ops.logsumexp(log_w, axis=-1) - math.log(num_chains)

@@ -1,0 +1,475 @@
+"""`MultINN`: the base Keras model of the four MultINN modes."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping, Sequence
+
+import keras
+import numpy as np
+from keras import ops
+
+from multinn.data.pianoroll_spec import PianorollSpec
+from multinn.errors import SpecError
+from multinn.generators import RNNNADE, RNNRBM, RNNMultiNADE
+from multinn.generators.rnn_estimator import check_units
+from multinn.layers import DBNEncoder, PassEncoder
+from multinn.metrics.frame_metrics import FrameMetrics
+
+ENCODERS = ("pass", "dbn")
+GENERATORS = ("nade", "rbm")
+
+
+def metric_name(track: str) -> str:
+    """`nll_<track>` key for a track name: lower case, non-alphanumerics as `_`."""
+    return "nll_" + re.sub(r"[^0-9a-z]+", "_", track.lower()).strip("_")
+
+
+def shift_right(sequence):
+    """`[batch, time, features]` -> the same, delayed one step (zeros first): step t sees t-1."""
+    return ops.pad(sequence, ((0, 0), (1, 0), (0, 0)))[:, :-1]
+
+
+class MultINN(keras.Model):
+    """Base of the MultINN modes: a Keras model over piano-rolls `[batch, time, pitch, track]`.
+
+    Subclasses wire encoders, generators and (Feedback) a feedback module; this class owns what
+    the modes share: the spec, the training and test steps (loss, `nll` in nats per step,
+    `nll_<track>`, frame accuracy / precision / recall / F1, global-norm clipping, masks),
+    `log_prob`, compiled `generate`, the training stages and the config.
+
+    Train with `fit` on `(pianoroll, mask)` batches from `multinn.data.make_tf_dataset` (a
+    plain pianoroll batch counts every step as real). `nll` follows DESIGN.md: nats per time step,
+    summed over pitches and tracks, averaged over real steps.
+
+    Args:
+        spec: The `PianorollSpec` (or its dict) of the data.
+        encoder: `"pass"` (identity) or `"dbn"` (a DBN per encoded unit, see `encoder_units`).
+        encoder_units: DBN hidden sizes after the input, e.g. `[64, 32]` (`"dbn"` only).
+        generator: `"nade"` or `"rbm"` estimators.
+        rnn_units: LSTM sizes of each generator.
+        num_hidden: Hidden units of each estimator.
+        dropout: Dropout on LSTM outputs.
+        clip_norm: Global-norm gradient clipping (`None`: off).
+        generator_options: Extra generator arguments (e.g. `{"cd_steps": 5}` for RBMs).
+        seed: Seed of dropout and sampling (generation can also be seeded per call).
+        **kwargs: `keras.Model` arguments (`name`).
+    """
+
+    mode = ""
+
+    def __init__(
+        self,
+        spec: PianorollSpec | Mapping[str, Any],
+        encoder: str = "pass",
+        encoder_units: Sequence[int] = (),
+        generator: str = "nade",
+        rnn_units: Sequence[int] = (128,),
+        num_hidden: int = 128,
+        dropout: float = 0.0,
+        clip_norm: float | None = 5.0,
+        generator_options: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.spec = spec if isinstance(spec, PianorollSpec) else PianorollSpec.from_dict(spec)
+        if encoder not in ENCODERS:
+            raise ValueError(f"`encoder`: expected one of {ENCODERS}, got {encoder!r}")
+        if generator not in GENERATORS:
+            raise ValueError(f"`generator`: expected one of {GENERATORS}, got {generator!r}")
+        if encoder == "dbn" and not encoder_units:
+            raise ValueError("`encoder_units`: a DBN encoder needs at least one hidden size, got none")
+        self.encoder_type = encoder
+        self.encoder_units = check_units(encoder_units, "encoder_units") if encoder_units else []
+        self.generator_type = generator
+        self.rnn_units = check_units(rnn_units, "rnn_units")
+        self.num_hidden = check_units(num_hidden, "num_hidden")[0]
+        self.dropout = float(dropout)
+        if clip_norm is not None and not float(clip_norm) > 0:
+            raise ValueError(f"`clip_norm`: expected a positive number or None, got {clip_norm!r}")
+        self.clip_norm = None if clip_norm is None else float(clip_norm)
+        self.generator_options = dict(generator_options or {})
+        self.seed = seed
+        self.num_pitches, self.num_tracks = self.spec.num_pitches, self.spec.num_tracks
+        self._seed_count = 0
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.nll_tracker = keras.metrics.Mean(name="nll")
+        self.track_trackers = [keras.metrics.Mean(name=metric_name(t.name)) for t in self.spec.tracks]
+        self.frame_metrics = FrameMetrics(name="frame")
+        self._generate_functions: dict = {}
+
+    # ------------------------------------------------------------------ construction helpers
+    def _next_seed(self) -> int | None:
+        self._seed_count += 1
+        return None if self.seed is None else self.seed + 1000 * self._seed_count
+
+    def _make_encoder(self, num_inputs: int, name: str):
+        if self.encoder_type == "pass":
+            return PassEncoder(name=name)
+        return DBNEncoder([num_inputs, *self.encoder_units], seed=self._next_seed(), name=name)
+
+    def _encoded_size(self, num_inputs: int) -> int:
+        return num_inputs if self.encoder_type == "pass" else self.encoder_units[-1]
+
+    def _make_generator(self, input_dim: int, num_visible: int | Sequence[int], name: str):
+        common = dict(rnn_units=self.rnn_units, dropout=self.dropout, seed=self._next_seed(), name=name)
+        if not isinstance(num_visible, int):
+            return RNNMultiNADE(input_dim, list(num_visible), self.num_hidden, **common, **self.generator_options)
+        if self.generator_type == "rbm":
+            return RNNRBM(input_dim, num_visible, self.num_hidden, **common, **self.generator_options)
+        return RNNNADE(input_dim, num_visible, self.num_hidden, **common, **self.generator_options)
+
+    @property
+    def encoders(self) -> list:
+        """The model's frame encoders."""
+        raise NotImplementedError
+
+    @property
+    def generators(self) -> list:
+        """The model's generators."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ mode interface
+    # A frame [P, K] is laid out as one vector of units, the generators' frames concatenated in
+    # generator order: "pitch_major" (Joint: unit p * K + k) or "track_major" (unit k * P + p).
+    layout = "track_major"
+
+    def to_units(self, x):
+        """`[..., pitch, track]` -> `[..., units]` in the model's layout."""
+        shape = ops.shape(x)
+        if self.layout == "pitch_major":
+            return ops.reshape(x, (*shape[:-2], self.num_pitches * self.num_tracks))
+        axes = list(range(len(x.shape)))
+        return ops.reshape(ops.transpose(x, (*axes[:-2], axes[-1], axes[-2])), (*shape[:-2], self.num_pitches * self.num_tracks))
+
+    def from_units(self, units):
+        """`[..., units]` -> `[..., pitch, track]` (inverse of `to_units`)."""
+        shape = ops.shape(units)[:-1]
+        if self.layout == "pitch_major":
+            return ops.reshape(units, (*shape, self.num_pitches, self.num_tracks))
+        x = ops.reshape(units, (*shape, self.num_tracks, self.num_pitches))
+        axes = list(range(len(x.shape)))
+        return ops.transpose(x, (*axes[:-2], axes[-1], axes[-2]))
+
+    def unit_tracks(self) -> np.ndarray:
+        """Track index of every unit: int `[P * K]`."""
+        units = np.arange(self.num_pitches * self.num_tracks)
+        return units % self.num_tracks if self.layout == "pitch_major" else units // self.num_pitches
+
+    def _rnn_outputs(self, pianoroll, training: bool) -> list:
+        """Teacher-forced pass: one `[B, T, rnn_units[-1]]` output per generator (step t sees frames < t)."""
+        raise NotImplementedError
+
+    def _initial_states(self, batch_size):
+        raise NotImplementedError
+
+    def _sample_step(self, previous, states, temperature):
+        """One generation step: previous frame `[B, P, K]` -> (units `[B, P * K]` sampled, new states)."""
+        raise NotImplementedError
+
+    def _split_units(self, units) -> list:
+        sizes = [g.num_units for g in self.generators]
+        if len(sizes) == 1:
+            return [units]
+        return ops.split(units, [sum(sizes[:i]) for i in range(1, len(sizes))], axis=-1)
+
+    # ------------------------------------------------------------------ scoring
+    def _scores(self, pianoroll, mask, training: bool, likelihood: bool):
+        """Loss, per-step log-probs `[B, T]` (or None), per-track `[B, T, K]` (or None), probs `[B, T, P, K]`."""
+        batch, time = ops.shape(pianoroll)[0], ops.shape(pianoroll)[1]
+        weights = ops.reshape(mask, (-1,))
+        targets = self._split_units(ops.reshape(self.to_units(pianoroll), (batch * time, self.num_pitches * self.num_tracks)))
+        unit_tracks = np.split(self.unit_tracks(), np.cumsum([g.num_units for g in self.generators])[:-1])
+        loss, step_log_p, track_log_p, probs = 0.0, 0.0, 0.0, []
+        per_step_ok = per_track_ok = True
+        for generator, outputs, frames, tracks in zip(self.generators, self._rnn_outputs(pianoroll, training), targets, unit_tracks):
+            flat_out = ops.reshape(outputs, (-1, generator.output_dim))
+            scores = generator.frame_scores(flat_out, frames, likelihood=likelihood)
+            loss = loss + generator.frame_loss(flat_out, frames, weights, scores)
+            probs.append(scores["probs"])
+            onehot = np.eye(self.num_tracks, dtype="float32")[tracks]  # [units, K]
+            if scores.get("dim_log_prob") is not None:
+                per_track = ops.matmul(scores["dim_log_prob"], onehot)
+                track_log_p = track_log_p + per_track
+                step_log_p = step_log_p + ops.sum(per_track, axis=-1)
+            elif scores.get("log_prob") is not None:
+                part = ops.sum(scores["log_prob"], axis=-1)
+                step_log_p = step_log_p + part
+                if len(set(tracks.tolist())) == 1:
+                    track_log_p = track_log_p + part[:, None] * onehot[0][None, :]
+                else:
+                    per_track_ok = False
+            else:
+                per_step_ok = per_track_ok = False
+        probs = self.from_units(ops.reshape(ops.concatenate(probs, axis=-1), (batch, time, self.num_pitches * self.num_tracks)))
+        step_log_p = ops.reshape(step_log_p, (batch, time)) if per_step_ok else None
+        track_log_p = ops.reshape(track_log_p, (batch, time, self.num_tracks)) if per_step_ok and per_track_ok else None
+        return loss, step_log_p, track_log_p, probs
+
+    @staticmethod
+    def _unpack(data):
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x = ops.cast(x, "float32")
+        mask = ops.ones(ops.shape(x)[:2], "float32") if y is None else ops.cast(y, "float32")
+        return x, mask
+
+    def _update_metrics(self, loss, step_log_p, track_log_p, probs, pianoroll, mask):
+        self.loss_tracker.update_state(loss)
+        if step_log_p is not None:
+            self.nll_tracker.update_state(-step_log_p, sample_weight=mask)
+        if track_log_p is not None:
+            for k, tracker in enumerate(self.track_trackers):
+                tracker.update_state(-track_log_p[..., k], sample_weight=mask)
+        self.frame_metrics.update_state(pianoroll, probs, mask)
+        logs = {"loss": self.loss_tracker.result()}
+        if step_log_p is not None:
+            logs["nll"] = self.nll_tracker.result()
+        if track_log_p is not None:
+            logs.update({t.name: t.result() for t in self.track_trackers})
+        logs.update(self.frame_metrics.result())
+        return logs
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.nll_tracker, *self.track_trackers, self.frame_metrics]
+
+    @property
+    def exact_likelihood(self) -> bool:
+        """Whether training steps see the exact likelihood (NADE); RBMs report AIS estimates in evaluation."""
+        return self.generator_type == "nade" or self.mode == "composer"
+
+    def train_step(self, data):
+        import tensorflow as tf
+
+        pianoroll, mask = self._unpack(data)
+        self.spec.check_roll(pianoroll, batched=True, name="training batch")
+        with tf.GradientTape() as tape:
+            loss, step_log_p, track_log_p, probs = self._scores(pianoroll, mask, True, likelihood=self.exact_likelihood)
+            total = loss + (ops.sum(self.losses) if self.losses else 0.0)
+        variables = self.trainable_variables
+        grads = tape.gradient(total, variables)
+        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        grads = [g for g, _ in pairs]
+        if self.clip_norm is not None:
+            grads, _ = tf.clip_by_global_norm(grads, self.clip_norm)
+        self.optimizer.apply_gradients(zip(grads, [v for _, v in pairs]))
+        return self._update_metrics(loss, step_log_p, track_log_p, probs, pianoroll, mask)
+
+    def test_step(self, data):
+        pianoroll, mask = self._unpack(data)
+        self.spec.check_roll(pianoroll, batched=True, name="evaluation batch")
+        loss, step_log_p, track_log_p, probs = self._scores(pianoroll, mask, False, likelihood=True)
+        return self._update_metrics(loss, step_log_p, track_log_p, probs, pianoroll, mask)
+
+    def call(self, pianoroll, training: bool = False):
+        """Teacher-forced note probabilities `p(x_t | x_<t)` (thresholded for frame metrics): `[B, T, P, K]`."""
+        x = ops.cast(pianoroll, "float32")
+        return self._scores(x, ops.ones(ops.shape(x)[:2]), training, likelihood=False)[3]
+
+    def compile(self, optimizer="adam", jit_compile=False, **kwargs):
+        """`keras.Model.compile` with a default Adam optimizer (learning rate 1e-3); no loss is needed.
+
+        XLA is off by default: on CPU it makes the NADE loop many times slower (docs/layers.md).
+        """
+        super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
+
+    def compile_from_config(self, config):
+        """Recompile a loaded model (optimizer state included) from its saved compile config."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def log_prob(self, pianoroll, mask=None, batch_size: int = 32):
+        """Log-likelihood of whole pieces in nats: `[batch]` (RBM generators: AIS estimate).
+
+        Args:
+            pianoroll: `[batch, time, pitch, track]` or one piece `[time, pitch, track]`.
+            mask: `[batch, time]`, 1 for real steps; `None`: all real.
+            batch_size: Pieces per compiled call.
+        """
+        import tensorflow as tf
+
+        x = np.asarray(pianoroll, dtype="float32")
+        single = x.ndim == 3
+        if single:
+            x = x[None]
+        self.spec.check_roll(x, batched=True)
+        mask = np.ones(x.shape[:2], "float32") if mask is None else np.asarray(mask, "float32").reshape(x.shape[:2])
+        if "log_prob" not in self._generate_functions:
+            self._generate_functions["log_prob"] = tf.function(
+                lambda x, m: ops.sum(self._scores(x, m, False, likelihood=True)[1] * m, axis=-1), reduce_retracing=True
+            )
+        fn = self._generate_functions["log_prob"]
+        out = np.concatenate([fn(x[i : i + batch_size], mask[i : i + batch_size]).numpy() for i in range(0, len(x), batch_size)])
+        return out[0] if single else out
+
+    # ------------------------------------------------------------------ training stages
+    def _frames(self, data, max_frames: int | None) -> np.ndarray:
+        """All real frames `[n, P, K]` of a `PianorollDataset`, array or `(pianoroll, mask)` dataset."""
+        if hasattr(data, "coords") and hasattr(data, "lengths"):  # PianorollDataset
+            self.spec.check_compatible(data.spec)
+            frames = np.concatenate([piece for piece in data], axis=0)
+        elif isinstance(data, np.ndarray):
+            frames = data.reshape(-1, self.num_pitches, self.num_tracks)
+        else:
+            chunks = []
+            for batch in data:
+                x, mask = self._unpack(batch)
+                chunks.append(np.asarray(x)[np.asarray(mask) > 0])
+            frames = np.concatenate(chunks, axis=0)
+        frames = frames.astype("float32")
+        if max_frames is not None and len(frames) > max_frames:
+            frames = frames[np.random.default_rng(0).choice(len(frames), max_frames, replace=False)]
+        return frames
+
+    def pretrain_encoders(self, data, epochs: int = 5, batch_size: int = 256, learning_rate: float = 1e-3,
+                          freeze: bool = False, max_frames: int | None = 100_000) -> list:
+        """Stage 1: greedy CD pre-training of each DBN encoder on the real frames of `data` (no-op for Pass)."""
+        if self.encoder_type == "pass":
+            return []
+        frames = self._frames(data, max_frames)
+        return [
+            encoder.pretrain(self._encoder_inputs(frames, i), epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, freeze=freeze)
+            for i, encoder in enumerate(self.encoders)
+        ]
+
+    def pretrain_generators(self, data, epochs: int = 5, batch_size: int = 100, learning_rate: float = 0.01,
+                            max_frames: int | None = 100_000) -> list:
+        """Stage 2: RBM generators fit their RBM on all frames (the original's pre-training); NADE
+        generators start their decoder biases at the logit of the note frequencies."""
+        frames = self._frames(data, max_frames)
+        out = []
+        for generator, targets in zip(self.generators, self._generator_targets(frames)):
+            if isinstance(generator, RNNRBM):
+                out.append(generator.pretrain_on_frames(targets, epochs, batch_size, learning_rate))
+            else:
+                generator.init_from_frames(targets)
+                out.append([])
+        return out
+
+    def _encoder_inputs(self, frames: np.ndarray, index: int) -> np.ndarray:
+        """Inputs `[n, units]` of encoder `index` for frames `[n, P, K]` (one encoder per track by default)."""
+        return frames[..., index]
+
+    def _generator_targets(self, frames: np.ndarray) -> list[np.ndarray]:
+        units = np.asarray(self.to_units(frames))
+        return np.split(units, np.cumsum([g.num_units for g in self.generators])[:-1], axis=-1)
+
+    # ------------------------------------------------------------------ generation
+    def reseed(self, seed: int) -> None:
+        """Reset every random stream of the model (sampling, dropout) from one integer seed."""
+        index = 0
+        for layer in self._flatten_layers(include_self=True):
+            for generator in getattr(layer, "_seed_generators", []):
+                generator.state.assign(np.array([(seed * 7919 + index * 104729) % (2**31 - 1), 0], dtype=generator.state.dtype))
+                index += 1
+
+    def generate(
+        self,
+        num_steps: int,
+        primer: np.ndarray | None = None,
+        batch_size: int = 1,
+        temperature: float = 1.0,
+        fixed_tracks: Mapping[str | int, np.ndarray] | None = None,
+        seed: int | None = None,
+    ) -> np.ndarray:
+        """Generate piano-rolls in one compiled loop.
+
+        Args:
+            num_steps: New steps to generate (after the primer).
+            primer: `[time, pitch, track]` (or `[batch, time, pitch, track]`) to continue; it is
+                returned unchanged at the start of the output.
+            batch_size: Sequences to generate (a batched primer must match it).
+            temperature: Divides the estimators' logits (NADE); 0 is deterministic thresholding.
+            fixed_tracks: `{track name or index: roll}` with rolls `[steps, pitch]` or
+                `[batch, steps, pitch]` covering the whole output (primer + new steps): those
+                tracks are clamped and the others sampled (accompaniment). The other tracks see
+                the fixed tracks' past; in Composer, Jamming and Feedback that is exact
+                conditional sampling, in Joint the fixed track's current frame is not seen.
+            seed: Reseed all random streams first, so the same seed gives the same output.
+
+        Returns:
+            Bool `[batch, primer steps + num_steps, pitch, track]`.
+        """
+        import tensorflow as tf
+
+        if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) or num_steps < 1:
+            raise ValueError(f"`num_steps`: expected a positive integer, got {num_steps!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"`batch_size`: expected a positive integer, got {batch_size!r}")
+        if not float(temperature) >= 0:
+            raise ValueError(f"`temperature`: expected a number >= 0, got {temperature!r}")
+        P, K = self.num_pitches, self.num_tracks
+        if primer is None:
+            primer_arr = np.zeros((batch_size, 0, P, K), "float32")
+        else:
+            primer_arr = np.asarray(primer, "float32")
+            if primer_arr.ndim == 3:
+                primer_arr = np.broadcast_to(primer_arr[None], (batch_size, *primer_arr.shape))
+            self.spec.check_roll(primer_arr, batched=True, name="primer")
+            if primer_arr.shape[0] != batch_size:
+                raise SpecError(f"primer has batch {primer_arr.shape[0]}, but batch_size is {batch_size}")
+        total = primer_arr.shape[1] + int(num_steps)
+        clamp = np.zeros((batch_size, total, P, K), "float32")
+        clamp_mask = np.zeros((K,), "float32")
+        for key, roll in (fixed_tracks or {}).items():
+            k = self.spec.track_index(key) if isinstance(key, str) else int(key)
+            if not 0 <= k < K:
+                raise SpecError(f"fixed track index {key} out of range for {K} tracks")
+            roll = np.asarray(roll, "float32")
+            if roll.ndim == 3 and roll.shape[-1] == 1 and roll.shape[0] != batch_size:
+                roll = roll[..., 0]
+            roll = np.broadcast_to(roll, (batch_size, *roll.shape)) if roll.ndim == 2 else roll
+            if roll.ndim != 3 or roll.shape[0] != batch_size or roll.shape[2] != P:
+                raise SpecError(f"fixed track {key!r} must have shape [steps, {P}] or [{batch_size}, steps, {P}], got {roll.shape}")
+            if roll.shape[1] < total:
+                raise SpecError(f"fixed track {key!r} has {roll.shape[1]} steps, but {total} steps are generated")
+            clamp[..., k] = roll[:, :total]
+            clamp_mask[k] = 1.0
+        if seed is not None:
+            self.reseed(int(seed))
+        key = (batch_size, total, primer_arr.shape[1])
+        if key not in self._generate_functions:
+            self._generate_functions[key] = tf.function(self._generate_loop)
+        out = self._generate_functions[key](
+            tf.constant(primer_arr), tf.constant(clamp), tf.constant(clamp_mask), tf.constant(float(temperature)),
+            batch_size, total,
+        )  # fmt: skip
+        return out.numpy() > 0.5
+
+    def _generate_loop(self, primer, clamp, clamp_mask, temperature, batch_size: int, total: int):
+        import tensorflow as tf
+
+        primer_steps = primer.shape[1]
+        states = self._initial_states(batch_size)
+        frames = tf.TensorArray(tf.float32, size=total)
+        previous = tf.zeros((batch_size, self.num_pitches, self.num_tracks))
+        primer_padded = tf.pad(primer, [[0, 0], [0, total - primer_steps], [0, 0], [0, 0]])
+        for t in tf.range(total):
+            units, states = self._sample_step(previous, states, temperature)
+            frame = self.from_units(units)
+            frame = tf.where(t < primer_steps, primer_padded[:, t], frame)
+            frame = clamp[:, t] * clamp_mask + frame * (1.0 - clamp_mask)
+            frames = frames.write(t, frame)
+            previous = frame
+        return tf.transpose(frames.stack(), [1, 0, 2, 3])
+
+    # ------------------------------------------------------------------ config
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            {
+                "spec": self.spec.to_dict(),
+                "encoder": self.encoder_type,
+                "encoder_units": list(self.encoder_units),
+                "generator": self.generator_type,
+                "rnn_units": list(self.rnn_units),
+                "num_hidden": self.num_hidden,
+                "dropout": self.dropout,
+                "clip_norm": self.clip_norm,
+                "generator_options": dict(self.generator_options),
+                "seed": self.seed,
+            }
+        )
+        return config

@@ -1,0 +1,233 @@
+import itertools
+
+import keras
+import numpy as np
+import pytest
+import scipy.special
+import scipy.stats
+import tensorflow as tf
+
+from multinn.layers import RBMLayer
+from tests.layers.layer_test_case import run_layer_test
+
+ALL_VISIBLE = np.array(list(itertools.product([0, 1], repeat=8)), dtype="float32")  # [256, 8]
+ALL_HIDDEN = np.array(list(itertools.product([0, 1], repeat=6)), dtype="float32")  # [64, 6]
+
+
+def make_rbm(num_visible=8, num_hidden=6, seed=3, **kwargs):
+    """An RBM with large random weights and biases, so that its distribution is far from uniform."""
+    keras.utils.set_random_seed(seed)
+    return RBMLayer(
+        num_visible,
+        num_hidden,
+        kernel_initializer=keras.initializers.RandomNormal(stddev=1.0),
+        bias_initializer=keras.initializers.RandomNormal(stddev=1.0),
+        seed=seed,
+        **kwargs,
+    )
+
+
+def numpy_log_partition(rbm, visible_bias=None, hidden_bias=None):
+    """Brute force in float64: log sum_{v, h} exp(-E(v, h)) over all 2**8 * 2**6 states."""
+    W = np.asarray(rbm.kernel, np.float64)
+    b = np.asarray(rbm.visible_bias if visible_bias is None else visible_bias, np.float64)
+    c = np.asarray(rbm.hidden_bias if hidden_bias is None else hidden_bias, np.float64)
+    v, h = ALL_VISIBLE.astype(np.float64), ALL_HIDDEN.astype(np.float64)
+    minus_energy = (v @ b)[:, None] + (h @ c)[None, :] + v @ W @ h.T
+    return scipy.special.logsumexp(minus_energy)
+
+
+def to_numpy(x):
+    return keras.ops.convert_to_numpy(x).astype(np.float64)
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def test_layer_basics(tmp_path):
+    x = (np.random.default_rng(0).random((8, 8)) < 0.3).astype("float32")
+    run_layer_test(
+        RBMLayer,
+        {"num_visible": 8, "num_hidden": 6, "cd_steps": 2, "seed": 1},
+        input_data=x,
+        expected_output_shape=(8,),
+        loss_fn=lambda layer, x: layer.cd_loss(x),
+        output_fn=lambda layer, x: layer.log_prob(x, method="exact"),
+        tmp_path=tmp_path,
+    )
+
+
+def test_persistent_layer_basics(tmp_path):
+    x = (np.random.default_rng(0).random((8, 8)) < 0.3).astype("float32")
+    run_layer_test(
+        RBMLayer,
+        {"num_visible": 8, "num_hidden": 6, "persistent": True, "num_chains": 16, "seed": 1},
+        input_data=x,
+        expected_output_shape=(8,),
+        loss_fn=lambda layer, x: layer.cd_loss(x),
+        output_fn=lambda layer, x: layer.free_energy(x),
+        tmp_path=tmp_path,
+    )
+
+
+def test_free_energy_matches_numpy():
+    rbm = make_rbm()
+    W, b, c = (np.asarray(w, np.float64) for w in (rbm.kernel, rbm.visible_bias, rbm.hidden_bias))
+    v = ALL_VISIBLE.astype(np.float64)
+    # F(v) = -log sum_h exp(-E(v, h)), by enumeration of h.
+    minus_energy = (v @ b)[:, None] + (ALL_HIDDEN @ c)[None, :] + v @ W @ ALL_HIDDEN.T
+    np.testing.assert_allclose(
+        to_numpy(rbm.free_energy(ALL_VISIBLE)), -scipy.special.logsumexp(minus_energy, axis=1), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_exact_log_partition_matches_brute_force():
+    rbm = make_rbm()
+    assert float(rbm.log_partition("exact")) == pytest.approx(numpy_log_partition(rbm), abs=1e-4)
+    # More visible than hidden units and the other way round enumerate different sides.
+    wide = make_rbm(num_visible=6, num_hidden=8)
+    W, b, c = (np.asarray(w, np.float64) for w in (wide.kernel, wide.visible_bias, wide.hidden_bias))
+    minus_energy = (ALL_HIDDEN @ b)[:, None] + (ALL_VISIBLE @ c)[None, :] + ALL_HIDDEN @ W @ ALL_VISIBLE.T
+    assert float(wide.log_partition("exact")) == pytest.approx(scipy.special.logsumexp(minus_energy), abs=1e-4)
+
+
+def test_exact_log_partition_with_external_biases():
+    rbm = make_rbm()
+    rng = np.random.default_rng(1)
+    visible_bias = rng.normal(size=(3, 8)).astype("float32")
+    hidden_bias = rng.normal(size=(3, 6)).astype("float32")
+    log_z = to_numpy(rbm.log_partition("exact", visible_bias, hidden_bias))
+    assert log_z.shape == (3,)
+    for i in range(3):
+        assert log_z[i] == pytest.approx(numpy_log_partition(rbm, visible_bias[i], hidden_bias[i]), abs=1e-4)
+
+
+def test_ais_is_close_to_exact():
+    rbm = make_rbm()
+    exact = float(rbm.log_partition("exact"))
+    ais = tf.function(lambda: rbm.log_partition("ais", num_chains=100, num_temperatures=1000))
+    assert abs(float(ais()) - exact) < 0.05
+    rng = np.random.default_rng(2)
+    visible_bias = rng.normal(size=(2, 8)).astype("float32")
+    hidden_bias = rng.normal(size=(2, 6)).astype("float32")
+    ais_batch = tf.function(
+        lambda: rbm.log_partition("ais", visible_bias, hidden_bias, num_chains=100, num_temperatures=1000)
+    )
+    exact_batch = to_numpy(rbm.log_partition("exact", visible_bias, hidden_bias))
+    np.testing.assert_allclose(to_numpy(ais_batch()), exact_batch, atol=0.05)
+
+
+def test_log_prob_sums_to_one():
+    rbm = make_rbm()
+    assert np.exp(to_numpy(rbm.log_prob(ALL_VISIBLE))).sum() == pytest.approx(1.0, abs=1e-4)
+    visible_bias = np.tile(np.random.default_rng(3).normal(size=(1, 8)), (256, 1)).astype("float32")
+    with_bias = to_numpy(rbm.log_prob(ALL_VISIBLE, visible_bias=visible_bias))
+    assert np.exp(with_bias).sum() == pytest.approx(1.0, abs=1e-4)
+    assert np.abs(with_bias - to_numpy(rbm.log_prob(ALL_VISIBLE))).max() > 0.1
+
+
+@pytest.mark.parametrize("persistent", [False, True])
+def test_cd_loss_gradient_is_the_cd_k_update(persistent):
+    rbm = make_rbm(cd_steps=3, persistent=persistent, num_chains=20)
+    rng = np.random.default_rng(4)
+    v0 = (rng.random((20, 8)) < 0.4).astype("float32")
+    if persistent:
+        rbm.persistent_chain.assign((rng.random((20, 8)) < 0.5).astype("float32"))
+    start = rbm.persistent_chain.numpy() if persistent else v0
+    state = rbm.seed_generator.state.numpy()
+    vk = to_numpy(rbm.gibbs(start, 3))  # the chain cd_loss will run, with the same random numbers
+    rbm.seed_generator.state.assign(state)
+    with tf.GradientTape() as tape:
+        loss = rbm.cd_loss(v0)
+    grads = tape.gradient(loss, [rbm.kernel, rbm.visible_bias, rbm.hidden_bias])
+    if persistent:
+        np.testing.assert_array_equal(rbm.persistent_chain.numpy(), vk)
+    W, b, c = (np.asarray(w, np.float64) for w in (rbm.kernel, rbm.visible_bias, rbm.hidden_bias))
+    v0 = v0.astype(np.float64)
+    h0, hk = sigmoid(v0 @ W + c), sigmoid(vk @ W + c)
+    n = len(v0)
+    # Textbook CD-k: dW = <v h>_data - <v h>_model (hidden probabilities), db = <v>_0 - <v>_k, dc = <h>_0 - <h>_k.
+    np.testing.assert_allclose(to_numpy(grads[0]), -(v0.T @ h0 / n - vk.T @ hk / len(vk)), atol=1e-5)
+    np.testing.assert_allclose(to_numpy(grads[1]), -(v0.mean(0) - vk.mean(0)), atol=1e-5)
+    np.testing.assert_allclose(to_numpy(grads[2]), -(h0.mean(0) - hk.mean(0)), atol=1e-5)
+    assert not np.array_equal(vk, v0)
+
+
+def test_cd_loss_gradient_reaches_external_biases():
+    rbm = make_rbm(cd_steps=1)
+    rng = np.random.default_rng(5)
+    v0 = (rng.random((4, 8)) < 0.4).astype("float32")
+    visible_bias = tf.Variable(rng.normal(size=(4, 8)).astype("float32"))
+    hidden_bias = tf.Variable(rng.normal(size=(4, 6)).astype("float32"))
+    state = rbm.seed_generator.state.numpy()
+    vk = to_numpy(rbm.gibbs(v0, 1, visible_bias, hidden_bias))
+    rbm.seed_generator.state.assign(state)
+    with tf.GradientTape() as tape:
+        loss = rbm.cd_loss(v0, visible_bias, hidden_bias)
+    grad_b, grad_c = tape.gradient(loss, [visible_bias, hidden_bias])
+    W = np.asarray(rbm.kernel, np.float64)
+    c = hidden_bias.numpy().astype(np.float64)
+    np.testing.assert_allclose(to_numpy(grad_b), -(v0 - vk) / 4, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(grad_c), -(sigmoid(v0 @ W + c) - sigmoid(vk @ W + c)) / 4, atol=1e-6)
+
+
+def test_persistent_rejects_external_biases():
+    rbm = make_rbm(persistent=True)
+    with pytest.raises(ValueError, match="persistent chains use the layer's own biases"):
+        rbm.cd_loss(ALL_VISIBLE[:4], visible_bias=np.zeros((4, 8), "float32"))
+
+
+def test_gibbs_samples_follow_the_model():
+    rbm = make_rbm()
+    samples = to_numpy(tf.function(lambda: rbm.sample(batch_size=20_000, steps=50))())
+    codes = samples.astype(np.int64) @ (1 << np.arange(7, -1, -1))
+    observed = np.bincount(codes, minlength=256).astype(np.float64)
+    expected = np.exp(to_numpy(rbm.log_prob(ALL_VISIBLE)))
+    expected *= 20_000 / expected.sum()
+    small = expected < 5
+    observed = np.append(observed[~small], observed[small].sum())
+    expected = np.append(expected[~small], expected[small].sum())
+    assert scipy.stats.chisquare(observed, expected).pvalue > 1e-3
+
+
+def test_same_seed_same_samples():
+    rbm = make_rbm()
+    twin = RBMLayer.from_config(rbm.get_config())
+    twin.set_weights(rbm.get_weights())
+    first = rbm.sample(batch_size=30, steps=5)
+    np.testing.assert_array_equal(first, twin.sample(batch_size=30, steps=5))
+    assert not np.array_equal(first, rbm.sample(batch_size=30, steps=5))
+
+
+def test_init_visible_bias_from_frequencies():
+    rbm = make_rbm()
+    frames = np.zeros((10, 8), "float32")
+    frames[:3, 0] = 1  # p = 0.3
+    frames[:, 1] = 1  # p = 1, clipped to 1 - 1e-3
+    rbm.init_visible_bias(frames)
+    expected = np.full(8, np.log(1e-3 / (1 - 1e-3)))
+    expected[0], expected[1] = np.log(0.3 / 0.7), np.log((1 - 1e-3) / 1e-3)
+    np.testing.assert_allclose(rbm.visible_bias.numpy(), expected, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"expected frames of shape \[num_frames, 8\], got \(10, 7\)"):
+        rbm.init_visible_bias(frames[:, :7])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"num_visible": -1, "num_hidden": 3}, "expected a positive integer, got -1"),
+        ({"num_visible": 3, "num_hidden": 2, "cd_steps": 0}, "expected a positive integer, got 0"),
+        ({"num_visible": 3, "num_hidden": 2, "persistent": "yes"}, "expected a bool, got 'yes'"),
+    ],
+)
+def test_invalid_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        RBMLayer(**kwargs)
+
+
+def test_invalid_log_partition_arguments():
+    with pytest.raises(ValueError, match="expected 'exact' or 'ais', got 'mcmc'"):
+        make_rbm().log_partition("mcmc")
+    with pytest.raises(ValueError, match="min\\(num_visible, num_hidden\\) = 21 > 20: use method='ais'"):
+        RBMLayer(30, 21).log_partition("exact")
