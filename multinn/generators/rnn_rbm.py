@@ -92,7 +92,7 @@ class RNNRBM(RNNEstimator):
 
     def sample_frame(self, outputs, temperature=1.0):
         ((visible, hidden),) = self.biases(outputs)
-        return self.rbm.sample(visible, hidden, steps=self.gibbs_steps)
+        return self.rbm.sample(visible, hidden, steps=self.gibbs_steps, temperature=temperature)
 
     def pretrain_on_frames(self, frames: np.ndarray, epochs: int = 5, batch_size: int = 100, learning_rate: float = 0.01) -> list[float]:
         """Generator pre-training: fit the RBM alone on all frames with CD-k, then start the heads there.

@@ -158,7 +158,7 @@ class RBMLayer(keras.layers.Layer):
 
     # Sampling.
 
-    def gibbs(self, v, steps: int, visible_bias=None, hidden_bias=None):
+    def gibbs(self, v, steps: int, visible_bias=None, hidden_bias=None, temperature=1.0):
         """Runs `steps` steps of block Gibbs sampling `v -> h -> v` in a compiled loop.
 
         Args:
@@ -166,25 +166,38 @@ class RBMLayer(keras.layers.Layer):
             steps: the number of Gibbs steps (int >= 0, or a scalar integer tensor).
             visible_bias: `[batch, num_visible]` or `None` (the layer's own).
             hidden_bias: `[batch, num_hidden]` or `None` (the layer's own).
+            temperature: samples `exp(-E / temperature)`: every pre-activation is divided by it
+                (float or scalar tensor, >= 0); `0` makes each half-step deterministic
+                (a unit is on when its pre-activation is positive).
 
         Returns:
             The binary visible states after `steps` steps, `[batch, num_visible]`.
         """
         if isinstance(steps, (int, np.integer)) and (isinstance(steps, bool) or steps < 0):
             raise ValueError(f"`steps`: expected a non-negative integer, got {steps!r}")
+        if isinstance(temperature, (int, float)) and temperature < 0:
+            raise ValueError(f"`temperature`: expected a number >= 0, got {temperature!r}")
         visible_bias = self._bias(self.visible_bias, visible_bias)
         hidden_bias = self._bias(self.hidden_bias, hidden_bias)
         kernel = ops.convert_to_tensor(self.kernel)
+        temperature = ops.cast(temperature, self.compute_dtype)
+        positive = ops.greater(temperature, 0.0)
+        safe_temperature = ops.where(positive, temperature, ops.ones_like(temperature))
+
+        def draw(pre_activation):
+            sampled = self._bernoulli(ops.sigmoid(pre_activation / safe_temperature))
+            return ops.where(positive, sampled, ops.cast(ops.greater(pre_activation, 0.0), self.compute_dtype))
 
         def step(_, v):
-            h = self._bernoulli(ops.sigmoid(ops.matmul(v, kernel) + hidden_bias))
-            return self._bernoulli(ops.sigmoid(ops.matmul(h, ops.transpose(kernel)) + visible_bias))
+            h = draw(ops.matmul(v, kernel) + hidden_bias)
+            return draw(ops.matmul(h, ops.transpose(kernel)) + visible_bias)
 
         return ops.fori_loop(0, steps, step, ops.cast(v, self.compute_dtype))
 
     def sample(
-        self, visible_bias=None, hidden_bias=None, batch_size: int | None = None, steps: int = 25, initial=None
-    ):
+        self, visible_bias=None, hidden_bias=None, batch_size: int | None = None, steps: int = 25, initial=None,
+        temperature=1.0,
+    ):  # fmt: skip
         """Samples frames with a Gibbs chain; traceable inside `tf.function` / a compiled loop.
 
         The chain starts at `initial`, or at independent `Bernoulli(sigmoid(b))` frames, and runs
@@ -197,6 +210,7 @@ class RBMLayer(keras.layers.Layer):
             batch_size: number of frames when no bias and no `initial` is given (default 1).
             steps: the number of Gibbs steps.
             initial: start of the chains `[batch, num_visible]`, or `None`.
+            temperature: see `gibbs`.
 
         Returns:
             Binary frames `[batch, num_visible]`.
@@ -210,7 +224,7 @@ class RBMLayer(keras.layers.Layer):
                 batch = 1 if batch_size is None else check_positive_int(batch_size, "batch_size")
             bias = self._bias(self.visible_bias, visible_bias)
             initial = self._bernoulli(ops.broadcast_to(ops.sigmoid(bias), (batch, self.num_visible)))
-        return self.gibbs(initial, steps, visible_bias=visible_bias, hidden_bias=hidden_bias)
+        return self.gibbs(initial, steps, visible_bias=visible_bias, hidden_bias=hidden_bias, temperature=temperature)
 
     # Training.
 

@@ -231,3 +231,20 @@ def test_invalid_log_partition_arguments():
         make_rbm().log_partition("mcmc")
     with pytest.raises(ValueError, match="min\\(num_visible, num_hidden\\) = 21 > 20: use method='ais'"):
         RBMLayer(30, 21).log_partition("exact")
+
+
+def test_gibbs_temperature():
+    rbm = make_rbm()
+    v0 = (np.random.default_rng(5).random((4, 8)) < 0.5).astype("float32")
+    # Temperature 0: deterministic half-steps, computed by hand.
+    W, b, c = to_numpy(rbm.kernel), to_numpy(rbm.visible_bias), to_numpy(rbm.hidden_bias)
+    v = v0.astype(np.float64)
+    for _ in range(3):
+        h = (v @ W + c > 0).astype(np.float64)
+        v = (h @ W.T + b > 0).astype(np.float64)
+    np.testing.assert_array_equal(to_numpy(rbm.gibbs(v0, 3, temperature=0.0)), v)
+    # A very high temperature makes every unit a fair coin.
+    hot = to_numpy(rbm.sample(batch_size=4000, steps=2, temperature=1e4))
+    np.testing.assert_allclose(hot.mean(axis=0), 0.5, atol=0.04)
+    with pytest.raises(ValueError, match="`temperature`: expected a number >= 0, got -1"):
+        rbm.gibbs(v0, 1, temperature=-1)
