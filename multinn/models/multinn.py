@@ -248,12 +248,13 @@ class MultINN(keras.Model):
             loss, step_log_p, track_log_p, probs = self._scores(pianoroll, mask, True, likelihood=self.exact_likelihood)
             total = loss + (ops.sum(self.losses) if self.losses else 0.0)
         variables = self.trainable_variables
-        grads = tape.gradient(total, variables)
-        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
-        grads = [g for g, _ in pairs]
+        # Weights a configuration does not use (an estimator's own biases, replaced by the RNN's
+        # conditional biases) get zero gradients, so the optimizer always tracks every trainable
+        # variable and its state reloads from a checkpoint.
+        grads = [tf.zeros_like(v) if g is None else g for g, v in zip(tape.gradient(total, variables), variables)]
         if self.clip_norm is not None:
             grads, _ = tf.clip_by_global_norm(grads, self.clip_norm)
-        self.optimizer.apply_gradients(zip(grads, [v for _, v in pairs]))
+        self.optimizer.apply_gradients(zip(grads, variables))
         return self._update_metrics(loss, step_log_p, track_log_p, probs, pianoroll, mask)
 
     def test_step(self, data):
