@@ -7,7 +7,8 @@ test NLL in nats per step (DESIGN.md's unit, directly comparable with Boulanger-
 Usage:
     python benchmarks/jsb_nll.py [--data-file ../shared/data/jsb/jsb-chorales-quarter.json]
         [--rnn-units 128 128] [--num-hidden 128] [--dropout 0.3] [--lr 1e-3] [--batch-size 16]
-        [--epochs 300] [--patience 15] [--minutes 30] [--transpose 0] [--out results.json]
+        [--epochs 300] [--patience 15] [--reduce-lr-patience 0] [--minutes 30] [--transpose 0]
+        [--out results.json] [--save model.keras]
 """
 
 from __future__ import annotations
@@ -31,10 +32,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--patience", type=int, default=15)
+    parser.add_argument("--reduce-lr-patience", type=int, default=0, help="halve the learning rate after this many epochs without improvement (0: off)")
     parser.add_argument("--minutes", type=float, default=30.0, help="training time budget")
     parser.add_argument("--transpose", type=int, default=0, help="random transposition (semitones)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="write the results as JSON")
+    parser.add_argument("--save", type=Path, help="save the trained model (.keras)")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -74,6 +77,11 @@ def main() -> None:
         callbacks=[
             keras.callbacks.EarlyStopping(monitor="val_nll", mode="min", patience=args.patience, restore_best_weights=True),
             TimeBudget(),
+            *(
+                [keras.callbacks.ReduceLROnPlateau(monitor="val_nll", mode="min", factor=0.5, patience=args.reduce_lr_patience)]
+                if args.reduce_lr_patience
+                else []
+            ),
         ],
     )
     wall = time.monotonic() - start
@@ -84,19 +92,21 @@ def main() -> None:
         "best_epoch": int(min(range(epochs), key=lambda e: history.history["val_nll"][e])) + 1,
         "epochs": epochs,
         "train_minutes": wall / 60,
-        "train_frames_per_s": splits["train"].num_frames * epochs / wall,
+        "train_frames_per_s_incl_validation": splits["train"].num_frames * epochs / wall,
         "params": model.count_params(),
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
     }
     table = Table(title="RNN-NADE (MultINNJoint, 1 track) on JSB Chorales, nats per step")
-    for key in ("valid_nll", "test_nll", "best_epoch", "epochs", "train_minutes", "train_frames_per_s", "params"):
+    for key in ("valid_nll", "test_nll", "best_epoch", "epochs", "train_minutes", "train_frames_per_s_incl_validation", "params"):
         value = results[key]
         table.add_row(key, f"{value:,.3f}" if isinstance(value, float) else f"{value:,}")
     Console().print(table)
     print("targets: test NLL <= 5.56 (RNN-NADE HF, Boulanger-Lewandowski 2012); stretch <= 5.19")
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))
+    if args.save:
+        model.save(args.save)
 
 
 if __name__ == "__main__":
