@@ -15,12 +15,18 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 
-_SUBMODULES = ("data", "datasets", "utils")
+_SUBMODULES = ("data", "datasets", "presets", "utils")
+_PRESET_FUNCTIONS = ("list_presets", "load_pretrained")
 
-__all__ = ["ChecksumError", "DatasetError", "MidiError", "MultinnError", "SpecError", "__version__", *_SUBMODULES]
+__all__ = [
+    "ChecksumError", "DatasetError", "MidiError", "MultinnError", "SpecError", "__version__",
+    *_SUBMODULES, *_PRESET_FUNCTIONS,
+]  # fmt: skip
 
 
 def __getattr__(name: str):
     if name in _SUBMODULES:
         return importlib.import_module(f"multinn.{name}")
+    if name in _PRESET_FUNCTIONS:
+        return getattr(importlib.import_module("multinn.presets"), name)
     raise AttributeError(f"module 'multinn' has no attribute {name!r}")

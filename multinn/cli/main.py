@@ -12,12 +12,16 @@ def fail(message: str) -> None:
     from rich.console import Console
     from rich.markup import escape
 
-    Console(stderr=True, highlight=False).print(f"[bold red]Error:[/] {escape(message)}")
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]Error:[/] {escape(message)}")
     raise SystemExit(2)
 
 
 class MultinnGroup(click.Group):
     """A click group that turns `MultinnError` into one clear line and exit status 2."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta.setdefault("multinn.argv", list(args))  # the command as typed, for preset metadata
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -34,3 +38,20 @@ def main() -> None:
     Sample music from bundled models, train the four MultINN modes on your own MIDI or on
     JSB Chorales / LPD-5, and evaluate them.
     """
+    from multinn.cli.common import quiet_tensorflow
+
+    quiet_tensorflow()
+
+
+def _register() -> None:
+    from multinn.cli.data import data
+    from multinn.cli.evaluate import evaluate
+    from multinn.cli.presets import presets
+    from multinn.cli.sample import sample
+    from multinn.cli.train import train
+
+    for command in (sample, train, evaluate, presets, data):
+        main.add_command(command)
+
+
+_register()

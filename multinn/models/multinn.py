@@ -216,11 +216,14 @@ class MultINN(keras.Model):
 
     def _update_metrics(self, loss, step_log_p, track_log_p, probs, pianoroll, mask):
         self.loss_tracker.update_state(loss)
+        # Flattened to steps, so that the means are over real steps of the whole split, however
+        # the pieces are batched and padded (DESIGN.md's unit).
+        weights = ops.reshape(mask, (-1,))
         if step_log_p is not None:
-            self.nll_tracker.update_state(-step_log_p, sample_weight=mask)
+            self.nll_tracker.update_state(-ops.reshape(step_log_p, (-1,)), sample_weight=weights)
         if track_log_p is not None:
             for k, tracker in enumerate(self.track_trackers):
-                tracker.update_state(-track_log_p[..., k], sample_weight=mask)
+                tracker.update_state(-ops.reshape(track_log_p[..., k], (-1,)), sample_weight=weights)
         self.frame_metrics.update_state(pianoroll, probs, mask)
         logs = {"loss": self.loss_tracker.result()}
         if step_log_p is not None:

@@ -76,3 +76,12 @@ def test_pieces_must_fit_the_spec():
         PianorollDataset(np.array([[4, 0, 0]]), [0, 1], [4], SPEC)
     with pytest.raises(DatasetError, match="offsets do not partition"):
         PianorollDataset(np.array([[0, 0, 0]]), [0, 2], [4], SPEC)
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    PianorollDataset.from_rolls(rolls(), SPEC).save(tmp_path / "c.npz")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "c.npz").stat().st_mode & 0o777 == 0o666 & ~mask

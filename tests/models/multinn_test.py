@@ -204,3 +204,14 @@ def test_loaded_model_keeps_its_optimizer_state(tmp_path):
     for a, b in zip(model.optimizer.variables, loaded.optimizer.variables):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
     assert loaded.optimizer.learning_rate.numpy() == pytest.approx(1e-2)
+
+
+def test_nll_is_per_real_step_whatever_the_batching():
+    model = scramble(make("composer-nade"), seed=5)
+    model.compile()
+    rng = np.random.default_rng(3)
+    x = (rng.random((6, 9, 2, 2)) < 0.4).astype("float32")
+    mask = (np.arange(9)[None, :] < np.array([9, 3, 7, 1, 5, 8])[:, None]).astype("float32")
+    exact = -model.log_prob(x, mask).sum() / mask.sum()
+    for batch_size in (1, 4, 6):
+        assert model.evaluate(x, mask, batch_size=batch_size, verbose=0, return_dict=True)["nll"] == pytest.approx(exact, rel=1e-5)

@@ -1,0 +1,190 @@
+"""Keras callbacks of `multinn train` and `multinn evaluate`: rich progress, resumable run state,
+atomic checkpoints, MIDI samples. Imported only inside commands (it imports Keras)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import keras
+
+from multinn.utils.io import atomic_write
+
+STATE_FILE = "state.json"
+LAST_CHECKPOINT = Path("checkpoints") / "last.keras"
+BEST_CHECKPOINT = Path("checkpoints") / "best.weights.h5"
+
+
+def read_state(out: Path) -> dict:
+    """The run state of a training directory (`{}` when there is none)."""
+    path = out / STATE_FILE
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write_state(out: Path, state: dict) -> None:
+    with atomic_write(out / STATE_FILE, "w") as f:
+        f.write(json.dumps(state, indent=2) + "\n")
+
+
+def save_model_atomically(model: keras.Model, path: Path) -> None:
+    """`model.save(path)` (`.keras`) or `model.save_weights(path)` (`.weights.h5`) through a
+    temporary file, so a crash never leaves half a checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    weights = path.name.endswith(".weights.h5")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".weights.h5" if weights else ".keras")
+    os.close(fd)
+    try:
+        if weights:
+            model.save_weights(tmp, overwrite=True)
+        else:
+            model.save(tmp, overwrite=True)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def _fmt(logs: dict, keys) -> str:
+    return "  ".join(f"{k} {float(logs[k]):.4f}" for k in keys if k in logs)
+
+
+class RichProgress(keras.callbacks.Callback):
+    """A rich progress bar per epoch with the running loss and NLL, and one line per finished epoch.
+
+    Args:
+        console: The rich console to draw on (stderr).
+        epochs: The last epoch number of this run.
+        steps: Batches per epoch.
+    """
+
+    def __init__(self, console, epochs: int, steps: int):
+        super().__init__()
+        self.console, self.epochs, self.steps = console, epochs, steps
+        self.progress = None
+        self.task = None
+        self._start = 0.0
+
+    def on_train_begin(self, logs=None):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("{task.fields[metrics]}"), console=self.console, transient=True,
+            disable=not self.console.is_terminal,
+        )  # fmt: skip
+        self.progress.start()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+        self.task = self.progress.add_task(f"epoch {epoch + 1}/{self.epochs}", total=self.steps, metrics="")
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.progress.update(self.task, completed=batch + 1, metrics=_fmt(logs or {}, ("loss", "nll")))
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        self.progress.remove_task(self.task)
+        seconds = time.perf_counter() - self._start
+        line = _fmt(logs, ("loss", "nll", "val_nll", "val_frame_f1"))
+        self.progress.console.print(f"epoch {epoch + 1}/{self.epochs}  {line}  ({seconds:.0f} s)")
+
+    def on_train_end(self, logs=None):
+        self.progress.stop()
+
+
+class EvaluationProgress(keras.callbacks.Callback):
+    """A rich progress bar over evaluation batches."""
+
+    def __init__(self, console, steps: int, description: str = "evaluating"):
+        super().__init__()
+        self.console, self.steps, self.description = console, steps, description
+        self.progress = None
+
+    def on_test_begin(self, logs=None):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=self.console, transient=True, disable=not self.console.is_terminal,
+        )  # fmt: skip
+        self.progress.start()
+        self.task = self.progress.add_task(self.description, total=self.steps)
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.progress.update(self.task, completed=batch + 1)
+
+    def on_test_end(self, logs=None):
+        self.progress.stop()
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """`EarlyStopping(monitor="val_nll", mode="min")` that continues the best value and patience
+    counter of an earlier run instead of starting afresh."""
+
+    def __init__(self, patience: int, best: float | None = None, wait: int = 0, best_epoch: int = 0):
+        super().__init__(monitor="val_nll", mode="min", patience=patience)
+        self._resume = (best, wait, best_epoch)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self.best, self.wait, self.best_epoch = self._resume
+
+
+class RunCheckpoint(keras.callbacks.Callback):
+    """After every epoch: the full model (optimizer state included) to `checkpoints/last.keras`,
+    the weights of the best one by `val_nll` to `checkpoints/best.weights.h5`, and `state.json` (epochs done, best
+    `val_nll`, patience counter, history, training time), each written atomically.
+
+    Args:
+        out: The training directory.
+        state: The run state so far (updated in place).
+        early_stopping: The early-stopping callback, whose counters are saved with the state.
+    """
+
+    def __init__(self, out: Path, state: dict, early_stopping: ResumableEarlyStopping):
+        super().__init__()
+        self.out, self.state, self.early_stopping = out, state, early_stopping
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        state = self.state
+        for key, value in logs.items():
+            state.setdefault("history", {}).setdefault(key, []).append(value)
+        current = logs.get("val_nll")
+        best = state.get("best_val_nll")
+        if current is not None and math.isfinite(current) and (best is None or current < best):
+            state["best_val_nll"], state["best_epoch"] = current, epoch + 1
+            save_model_atomically(self.model, self.out / BEST_CHECKPOINT)
+        save_model_atomically(self.model, self.out / LAST_CHECKPOINT)
+        state["completed_epochs"] = epoch + 1
+        state["wait"] = int(self.early_stopping.wait)
+        state["stopped_early"] = bool(self.model.stop_training)
+        state["training_seconds"] = state.get("training_seconds", 0.0) + time.perf_counter() - self._start
+        write_state(self.out, state)
+
+
+class MidiSamples(keras.callbacks.Callback):
+    """Every `every` epochs, write a seeded sample to `samples/epoch-NNNN.mid`."""
+
+    def __init__(self, out: Path, every: int, num_steps: int):
+        super().__init__()
+        self.out, self.every, self.num_steps = out, every, num_steps
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.every <= 0 or (epoch + 1) % self.every:
+            return
+        from multinn.data import write_midi
+
+        roll = self.model.generate(self.num_steps, seed=epoch + 1)[0]
+        write_midi(roll, self.out / "samples" / f"epoch-{epoch + 1:04d}.mid", self.model.spec)

@@ -1,0 +1,95 @@
+"""Helpers shared by the commands: consoles, option parsing, model and spec resolution.
+
+Nothing here imports TensorFlow, Keras or NumPy at module level: `multinn --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from multinn.errors import MultinnError
+
+
+def stdout_console():
+    """The console for results (tables, summaries); 120 columns wide when not a terminal (pipes, logs)."""
+    from rich.console import Console
+
+    console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+        console = Console(highlight=False, soft_wrap=True, width=120)
+    return console
+
+
+def stderr_console():
+    """The console for progress bars, notes and warnings (errors go through `main.fail`)."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def quiet_tensorflow() -> None:
+    """Keep TensorFlow's C++ start-up chatter off the terminal (call before importing it)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def parse_units(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
+    """Click callback: `"128,64"` -> `[128, 64]` (positive integers)."""
+    if value is None:
+        return None
+    try:
+        units = [int(v) for v in str(value).replace(" ", "").split(",") if v]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated positive integers, e.g. 128,64; got {value!r}") from None
+    if not units or any(u < 1 for u in units):
+        raise click.BadParameter(f"expected comma-separated positive integers, e.g. 128,64; got {value!r}")
+    return units
+
+
+SPEC_NAMES = ("lpd5", "bach-satb", "jsb-chorales")
+
+
+def load_spec(value: str):
+    """A spec by dataset name (`lpd5`, `bach-satb`, `jsb-chorales`) or from a JSON file."""
+    from multinn.data import PianorollSpec
+    from multinn.datasets import get_dataset_info
+
+    if value in SPEC_NAMES:
+        return get_dataset_info(value).spec
+    return PianorollSpec.load(value)
+
+
+def model_source(preset: str | None, model_dir: str | None, default: str | None = None) -> str:
+    """What `--preset` / `--model` name: a preset name or a directory (exactly one of them)."""
+    if preset and model_dir:
+        raise MultinnError("give --preset or --model, not both")
+    if model_dir:
+        path = Path(model_dir)
+        if (path / "preset").is_dir() and not (path / "config.json").is_file():
+            return str(path / "preset")  # a `multinn train --out` directory
+        return str(path)
+    if preset:
+        return preset
+    if default is None:
+        raise MultinnError("give --preset NAME or --model DIR")
+    return default
+
+
+def load_model(source: str):
+    """Load a model by preset name or from a directory (unknown names fail before TensorFlow loads)."""
+    quiet_tensorflow()
+    from multinn.presets import load_pretrained
+
+    return load_pretrained(source)
+
+
+def format_bytes(size: int) -> str:
+    """`1536` -> `"1.5 KB"`."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size} B"

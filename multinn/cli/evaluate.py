@@ -1,0 +1,129 @@
+"""`multinn evaluate`: likelihood and frame metrics of a model on a dataset split."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import click
+
+from multinn.cli.common import load_model, model_source, stderr_console, stdout_console
+
+FRAME_METRICS = ("frame_accuracy", "frame_precision", "frame_recall", "frame_f1")
+
+
+def metrics_report(logs: dict, spec) -> dict:
+    """Keras logs -> `{"nll", "nll_per_track": {track: nll}, frame metrics}` (NLL in nats per step)."""
+    from multinn.models.multinn import metric_name
+
+    report = {"nll": float(logs["nll"]) if "nll" in logs else None}
+    per_track = {t: float(logs[metric_name(t)]) for t in spec.track_names if metric_name(t) in logs}
+    report["nll_per_track"] = per_track
+    report.update({k: float(logs[k]) for k in FRAME_METRICS if k in logs})
+    return report
+
+
+def evaluation_pipeline(dataset, batch_size: int):
+    """Whole pieces in order, every batch padded to the longest piece of the split.
+
+    With one padded length for all batches, the Keras `Mean` metrics (which average each
+    example over its padded steps before weighting) give the exact average over real steps:
+    the NLL does not depend on the batch size or on how pieces share batches.
+    """
+    import tensorflow as tf
+
+    from multinn.data import make_tf_dataset
+
+    longest = int(dataset.lengths.max())
+
+    def pad(pianoroll, mask):
+        extra = longest - tf.shape(pianoroll)[1]
+        return tf.pad(pianoroll, [[0, 0], [0, extra], [0, 0], [0, 0]]), tf.pad(mask, [[0, 0], [0, extra]])
+
+    return make_tf_dataset(dataset, batch_size, shuffle=False).map(pad)
+
+
+def recorded_nll(source: str, data: str, split: str) -> float | None:
+    """The NLL a preset's metadata records for this dataset and split (`None` if none)."""
+    from multinn.presets import read_metadata, resolve_preset
+
+    meta = read_metadata(resolve_preset(source))
+    if meta.get("dataset") != data:
+        return None
+    value = ((meta.get("metrics") or {}).get(split) or {}).get("nll")
+    return None if value is None else float(value)
+
+
+@click.command()
+@click.option("--preset", metavar="NAME", help="A preset name (see `multinn presets list`).")
+@click.option(
+    "--model",
+    "model_dir",
+    type=click.Path(),
+    metavar="DIR",
+    help="A preset directory, or a `multinn train --out` directory.",
+)
+@click.option("--data", required=True, metavar="NAME", help="Dataset: jsb-chorales, bach-satb, lpd5, midi-folder.")
+@click.option("--data-file", type=click.Path(), help="Local file or folder of the dataset (else downloaded).")
+@click.option("--split", type=click.Choice(["train", "valid", "test"]), default="test", show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Also write the numbers as JSON.",
+)
+@click.option("--max-pieces", type=click.IntRange(1), hidden=True, help="Use only the first N pieces.")
+def evaluate(preset, model_dir, data, data_file, split, batch_size, json_path, max_pieces) -> None:
+    """Negative log-likelihood (nats per time step: overall and per track) and frame metrics
+    of a model on whole pieces of a dataset split.
+
+    \b
+    Example:
+      multinn evaluate --preset jsb-chorales-rnn-nade --data jsb-chorales --split test
+    """
+    from multinn import datasets
+
+    source = model_source(preset, model_dir)
+    err = stderr_console()
+    model = load_model(source)
+    ds = datasets.load(data, split=split, path=data_file)
+    if max_pieces:
+        ds = ds.subset(range(min(max_pieces, len(ds))))
+    model.spec.check_compatible(ds.spec, what=f"{data} data")
+
+    from multinn.cli.callbacks import EvaluationProgress
+
+    pipeline = evaluation_pipeline(ds, batch_size)
+    progress = EvaluationProgress(err, math.ceil(len(ds) / batch_size), f"evaluating {data}/{split}")
+    logs = model.evaluate(pipeline, return_dict=True, verbose=0, callbacks=[progress])
+    report = {
+        "model": source, "mode": model.mode, "dataset": data, "split": split, "pieces": len(ds),
+        "frames": ds.num_frames, **metrics_report(logs, model.spec),
+    }  # fmt: skip
+    recorded = recorded_nll(source, data, split)
+    if recorded is not None:
+        report["recorded_nll"] = recorded
+
+    from rich.table import Table
+
+    table = Table(title=f"{source} on {data}/{split}: {len(ds)} pieces, {ds.num_frames} frames")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    if report["nll"] is not None:
+        table.add_row("NLL (nats/step)", f"{report['nll']:.4f}")
+    for track, value in report["nll_per_track"].items():
+        table.add_row(f"  NLL {track}", f"{value:.4f}")
+    for key in FRAME_METRICS:
+        if key in report:
+            table.add_row(key.replace("_", " "), f"{report[key]:.4f}")
+    if recorded is not None:
+        table.add_row("NLL recorded in the preset", f"{recorded:.4f}")
+    stdout_console().print(table)
+    if json_path:
+        from multinn.utils.io import atomic_write
+
+        with atomic_write(json_path, "w") as f:
+            f.write(json.dumps(report, indent=2) + "\n")

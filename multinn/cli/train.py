@@ -1,0 +1,337 @@
+"""`multinn train`: train a MultINN mode on a dataset, resumably, and write a preset."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import shlex
+import sys
+import warnings
+from pathlib import Path
+
+import click
+
+from multinn.cli.common import parse_units, quiet_tensorflow, stderr_console, stdout_console
+from multinn.errors import DatasetError, MultinnError
+
+MODE_NAMES = ("joint", "composer", "jamming", "feedback")
+DEFAULT_CROP_BEATS = {"bach-satb": 16, "jsb-chorales": 32}
+"""Training crops per dataset (other datasets: 16 beats); `--crop-beats 0` trains on whole pieces."""
+
+# Options that define the model and its data: a resumed run keeps the saved values.
+RUN_OPTIONS = (
+    "mode", "generator", "encoder", "encoder_units", "rnn_units", "num_hidden", "dropout", "feedback",
+    "feedback_units", "data", "spec", "batch_size", "lr", "crop_beats", "transpose", "seed", "max_pieces",
+    "pretrain_epochs",
+)  # fmt: skip
+
+
+def command_line(ctx: click.Context) -> str:
+    """The command as typed: `multinn` and its arguments, shell-quoted."""
+    argv = ctx.meta.get("multinn.argv")
+    return shlex.join(["multinn", *(argv if argv is not None else sys.argv[1:])])
+
+
+def load_splits(name: str, data_file: str | None, spec_value: str | None, max_pieces: int | None, console) -> dict:
+    """All three splits of a dataset (optionally their first `max_pieces` pieces), skipped files noted."""
+    from multinn import datasets
+    from multinn.cli.common import load_spec
+
+    spec = load_spec(spec_value) if spec_value else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # skipped files are summed up below
+        splits = datasets.load(name, split=None, path=data_file, spec=spec)
+    skipped = next(iter(splits.values())).metadata.get("skipped") or []
+    if skipped:
+        console.print(f"[yellow]note:[/] skipped {len(skipped)} unreadable file(s); `multinn data prepare` lists them")
+    if max_pieces:
+        splits = {s: ds.subset(range(min(max_pieces, len(ds)))) for s, ds in splits.items()}
+    for split, ds in splits.items():
+        if not len(ds):
+            raise DatasetError(f"dataset {name!r} has no piece in its {split!r} split")
+    return splits
+
+
+def build_model(options: dict, spec):
+    """A fresh, compiled model from the command-line options."""
+    import keras
+
+    from multinn.models import MODES
+
+    kwargs = dict(
+        encoder=options["encoder"], encoder_units=options["encoder_units"] or [], generator=options["generator"],
+        rnn_units=options["rnn_units"], num_hidden=options["num_hidden"], dropout=options["dropout"],
+        seed=options["seed"],
+    )  # fmt: skip
+    if options["mode"] == "feedback":
+        kwargs.update(feedback=options["feedback"], feedback_units=options["feedback_units"])
+    try:
+        model = MODES[options["mode"]](spec, **kwargs)
+    except ValueError as exc:
+        raise MultinnError(f"cannot build a {options['mode']} model: {exc}") from None
+    model.compile(optimizer=keras.optimizers.Adam(options["lr"]))
+    # Build the optimizer on every trainable variable, as a reloaded checkpoint does: built
+    # lazily on the variables that get gradients, its state would not load back on --resume.
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def evaluate_splits(model, splits: dict, names, batch_size: int, console) -> dict:
+    """`{split: metrics}` on whole pieces (NLL in nats per step, per track, frame metrics)."""
+    from multinn.cli.callbacks import EvaluationProgress
+    from multinn.cli.evaluate import evaluation_pipeline
+
+    out = {}
+    for split in names:
+        ds = splits[split]
+        steps = math.ceil(len(ds) / batch_size)
+        pipeline = evaluation_pipeline(ds, batch_size)
+        logs = model.evaluate(
+            pipeline, return_dict=True, verbose=0, callbacks=[EvaluationProgress(console, steps, f"evaluating {split}")]
+        )
+        out[split] = {k: float(v) for k, v in logs.items()}
+    return out
+
+
+@click.command()
+@click.option("--mode", type=click.Choice(MODE_NAMES), default="joint", show_default=True, help="MultINN mode.")
+@click.option(
+    "--generator",
+    type=click.Choice(["nade", "rbm"]),
+    default="nade",
+    show_default=True,
+    help="Estimator of each generator (composer: nade only).",
+)
+@click.option(
+    "--encoder", type=click.Choice(["pass", "dbn"]), default="pass", show_default=True, help="Per-track frame encoder."
+)
+@click.option(
+    "--encoder-units", callback=parse_units, metavar="N[,N...]", help="DBN encoder sizes (with --encoder dbn)."
+)
+@click.option(
+    "--rnn-units",
+    default="128",
+    show_default=True,
+    callback=parse_units,
+    metavar="N[,N...]",
+    help="LSTM sizes of each generator.",
+)
+@click.option(
+    "--num-hidden", type=click.IntRange(1), default=64, show_default=True, help="Hidden units of each estimator."
+)
+@click.option(
+    "--dropout",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.0,
+    show_default=True,
+    help="Dropout on LSTM outputs.",
+)
+@click.option(
+    "--feedback",
+    type=click.Choice(["dense", "rnn"]),
+    default="dense",
+    show_default=True,
+    help="Feedback module (feedback mode).",
+)
+@click.option(
+    "--feedback-units",
+    default="64",
+    show_default=True,
+    callback=parse_units,
+    metavar="N[,N...]",
+    help="Feedback module sizes (feedback mode).",
+)
+@click.option("--data", required=True, metavar="NAME", help="Dataset: jsb-chorales, bach-satb, lpd5, midi-folder.")
+@click.option("--data-file", type=click.Path(), help="Local file or folder of the dataset (else downloaded).")
+@click.option(
+    "--spec",
+    metavar="NAME|FILE.json",
+    help="Read the data into this spec (lpd5, bach-satb, jsb-chorales or a JSON file).",
+)
+@click.option(
+    "--epochs", type=click.IntRange(1), default=50, show_default=True, help="Total epochs (counting resumed ones)."
+)
+@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
+@click.option(
+    "--lr", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True, help="Adam learning rate."
+)
+@click.option(
+    "--crop-beats",
+    type=click.IntRange(0),
+    help="Training crop length in beats (0: whole pieces) [default: 16, jsb-chorales 32].",
+)
+@click.option(
+    "--transpose",
+    type=click.IntRange(0, 127),
+    default=0,
+    show_default=True,
+    help="Random transposition of training crops, up to this many semitones.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of weights, shuffling, crops and samples.")
+@click.option(
+    "--patience",
+    type=click.IntRange(1),
+    default=10,
+    show_default=True,
+    help="Stop after this many epochs without a better validation NLL.",
+)
+@click.option(
+    "--sample-every",
+    type=click.IntRange(0),
+    default=10,
+    show_default=True,
+    metavar="N",
+    help="Write a MIDI sample to OUT/samples every N epochs (0: never).",
+)
+@click.option(
+    "--pretrain-epochs",
+    type=click.IntRange(0),
+    default=5,
+    show_default=True,
+    help="Epochs of DBN-encoder and RBM-generator pre-training (fresh runs only).",
+)
+@click.option("--max-pieces", type=click.IntRange(1), hidden=True, help="Use only the first N pieces of each split.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Training directory.")
+@click.option("--resume", is_flag=True, help="Continue the run in OUT (epochs done and optimizer state).")
+@click.pass_context
+def train(ctx: click.Context, **options) -> None:
+    """Train a model and write OUT/preset.
+
+    OUT receives checkpoints/last.keras (every epoch, optimizer state included),
+    checkpoints/best.weights.h5 (best validation NLL), state.json, logs/ (TensorBoard),
+    samples/*.mid and, at the end, preset/ (load it with --model OUT or load_pretrained).
+    Training stops early when the validation NLL (whole pieces) has not improved for
+    --patience epochs. With --resume, the model and data options saved in OUT are used
+    and --epochs is the new total.
+
+    \b
+    Example:
+      multinn train --mode composer --data bach-satb --epochs 30 --out runs/satb
+      multinn train --mode composer --data bach-satb --epochs 60 --out runs/satb --resume
+    """
+    from multinn.cli.callbacks import LAST_CHECKPOINT, read_state
+
+    out: Path = options["out"]
+    err = stderr_console()
+    state = read_state(out)
+    if options["resume"]:
+        if not (out / LAST_CHECKPOINT).is_file() or not state:
+            raise MultinnError(f"{out} holds no run to resume ({LAST_CHECKPOINT} and state.json); drop --resume")
+        saved = state["options"]
+        for key in RUN_OPTIONS:
+            given = ctx.get_parameter_source(key) == click.core.ParameterSource.COMMANDLINE
+            if given and options[key] != saved.get(key):
+                flag = "--" + key.replace("_", "-")
+                raise MultinnError(
+                    f"{out} was trained with {flag} {saved.get(key)}, not {options[key]}; "
+                    f"drop {flag} or use a new --out"
+                )
+            options[key] = saved.get(key)
+        options["data_file"] = options["data_file"] or saved.get("data_file")
+    elif (out / LAST_CHECKPOINT).exists():
+        raise MultinnError(f"{out} already holds a training run; pass --resume to continue it, or choose another --out")
+    else:
+        state = {"options": {k: (str(v) if isinstance(v, Path) else v) for k, v in options.items()}}
+    _train(ctx, options, state, out, err)
+
+
+def _train(ctx: click.Context, options: dict, state: dict, out: Path, err) -> None:
+    quiet_tensorflow()
+    import keras
+
+    from multinn.cli.callbacks import (
+        BEST_CHECKPOINT,
+        LAST_CHECKPOINT,
+        MidiSamples,
+        ResumableEarlyStopping,
+        RichProgress,
+        RunCheckpoint,
+        write_state,
+    )
+    from multinn.data import make_tf_dataset
+    from multinn.presets import save_preset
+
+    splits = load_splits(options["data"], options["data_file"], options["spec"], options["max_pieces"], err)
+    spec = splits["train"].spec
+    completed = int(state.get("completed_epochs", 0))
+    if options["resume"]:
+        import multinn.models  # noqa: F401  (registers the model classes that load_model looks up)
+
+        model = keras.saving.load_model(out / LAST_CHECKPOINT)
+        model.spec.check_compatible(spec, what=f"data ({options['data']})")
+        err.print(f"resuming {out} after epoch {completed} (optimizer step {int(model.optimizer.iterations)})")
+    else:
+        model = build_model(options, spec)
+        out.mkdir(parents=True, exist_ok=True)
+        write_state(out, state)
+        if options["pretrain_epochs"] and (options["encoder"] == "dbn" or options["generator"] == "rbm"):
+            err.print(f"pre-training ({options['pretrain_epochs']} epochs per stage)")
+        with contextlib.redirect_stdout(sys.stderr):  # Keras prints pre-training progress on stdout
+            model.pretrain_encoders(splits["train"], epochs=options["pretrain_epochs"])
+            model.pretrain_generators(splits["train"], epochs=options["pretrain_epochs"])
+    err.print(
+        f"{model.mode} model, {options['generator']} generator, {model.count_params():,} parameters; "
+        f"{options['data']}: {len(splits['train'])} train / {len(splits['valid'])} valid pieces"
+    )
+
+    crop = options["crop_beats"]
+    crop = DEFAULT_CROP_BEATS.get(options["data"], 16) if crop is None else (crop or None)
+    batch = options["batch_size"]
+    train_ds = make_tf_dataset(
+        splits["train"], batch, crop_beats=crop, transpose=options["transpose"], seed=options["seed"] + completed
+    )
+    valid_ds = make_tf_dataset(splits["valid"], batch, shuffle=False)
+    epochs = options["epochs"]
+    early = ResumableEarlyStopping(options["patience"], state.get("best_val_nll"), state.get("wait", 0),
+                                   max(state.get("best_epoch", 1) - 1, 0))  # fmt: skip
+    callbacks = [
+        RichProgress(err, epochs, math.ceil(len(splits["train"]) / batch)),
+        keras.callbacks.TensorBoard(log_dir=str(out / "logs")),
+        early,
+        MidiSamples(out, options["sample_every"], 4 * spec.steps_per_bar),
+        RunCheckpoint(out, state, early),
+    ]
+    if state.get("stopped_early"):
+        err.print(f"the run stopped early after epoch {completed}; nothing left to train")
+    elif completed >= epochs:
+        err.print(f"{completed} epochs already done (--epochs {epochs}); nothing left to train")
+    else:
+        model.fit(train_ds, validation_data=valid_ds, epochs=epochs, initial_epoch=completed, callbacks=callbacks,
+                  shuffle=False, verbose=0)  # fmt: skip
+
+    best = out / BEST_CHECKPOINT
+    if best.is_file():
+        model.load_weights(best)
+    metrics = evaluate_splits(model, splits, ("valid", "test"), batch, err)
+    state["metrics"] = metrics
+    write_state(out, state)
+    opts = state["options"]
+    metadata = {
+        "dataset": options["data"],
+        "data_file": Path(options["data_file"]).name if options["data_file"] else None,
+        "split": "train",
+        "validation": f"valid split, whole pieces; early stopping on val_nll (patience {options['patience']})",
+        "command": (state.get("commands") or [command_line(ctx)])[0],
+        "commands": state.setdefault("commands", []) + [command_line(ctx)],
+        "epochs": state.get("completed_epochs", 0),
+        "best_epoch": state.get("best_epoch"),
+        "stopped_early": bool(state.get("stopped_early")),
+        "training_seconds": round(state.get("training_seconds", 0.0), 1),
+        "options": {k: opts.get(k) for k in RUN_OPTIONS},
+        "metrics": metrics,
+    }
+    state["commands"] = metadata["commands"]
+    write_state(out, state)
+    preset = save_preset(model, out / "preset", metadata)
+
+    from rich.table import Table
+
+    table = Table(title=f"{out}: {metadata['epochs']} epochs (best {metadata['best_epoch']})")
+    table.add_column("split")
+    for key in ("nll", "frame_f1"):
+        table.add_column(key, justify="right")
+    for split, logs in metrics.items():
+        table.add_row(split, *(f"{logs[k]:.4f}" if k in logs else "-" for k in ("nll", "frame_f1")))
+    console = stdout_console()
+    console.print(table)
+    console.print(f"preset written to {preset}  (multinn sample --model {preset})")

@@ -1,0 +1,92 @@
+import json
+import subprocess
+import sys
+
+import keras
+import mido
+
+from multinn.presets import load_pretrained, read_metadata
+from tests.cli.conftest import assert_user_error, invoke
+
+TINY = ["--rnn-units", "8", "--num-hidden", "4", "--batch-size", "4", "--crop-beats", "4", "--max-pieces", "6"]
+
+
+def train_args(path, out, *extra):
+    return ["train", "--mode", "composer", "--data", "bach-satb", "--data-file", path, *TINY, "--out", out, *extra]
+
+
+def test_train_then_resume_runs_exactly_one_more_epoch(bach_satb_path, tmp_path):
+    out = tmp_path / "run"
+    first = invoke(*train_args(bach_satb_path, out, "--epochs", "1", "--sample-every", "1"))
+    assert first.exit_code == 0, first.output
+    state = json.loads((out / "state.json").read_text())
+    assert state["completed_epochs"] == 1 and len(state["history"]["val_nll"]) == 1
+    assert state["best_epoch"] == 1 and state["wait"] == 0
+    checkpoint = keras.saving.load_model(out / "checkpoints" / "last.keras")
+    assert int(checkpoint.optimizer.iterations) == 2  # 6 pieces, batches of 4
+    assert (out / "checkpoints" / "best.weights.h5").is_file()
+    assert len(mido.MidiFile(out / "samples" / "epoch-0001.mid").tracks) == 5  # conductor + 4 voices
+    assert any((out / "logs").rglob("events.out.tfevents.*"))
+    meta = read_metadata(out / "preset")
+    assert meta["epochs"] == 1 and meta["dataset"] == "bach-satb" and meta["split"] == "train"
+    assert meta["command"].startswith("multinn train --mode composer --data bach-satb --data-file ")
+    assert meta["command"].endswith("--epochs 1 --sample-every 1")
+    assert set(meta["metrics"]) == {"valid", "test"} and meta["metrics"]["test"]["nll"] > 0
+    assert "epoch 1/1" in first.stderr and "preset written to" in first.stdout
+
+    refused = invoke(*train_args(bach_satb_path, out, "--epochs", "2"))
+    assert_user_error(refused, "already holds a training run; pass --resume to continue it")
+    changed = invoke("train", "--mode", "jamming", "--data", "bach-satb", "--out", out, "--resume", "--epochs", "2")
+    assert_user_error(changed, "was trained with --mode composer, not jamming")
+    assert json.loads((out / "state.json").read_text())["completed_epochs"] == 1
+
+    # the saved model and data options (the data file too) are reused: only --epochs is needed
+    second = invoke("train", "--data", "bach-satb", "--out", out, "--epochs", "2", "--resume")
+    assert second.exit_code == 0, second.output
+    assert "resuming" in second.stderr and "after epoch 1 (optimizer step 2)" in second.stderr
+    assert "epoch 2/2" in second.stderr and "epoch 1/2" not in second.stderr
+    state = json.loads((out / "state.json").read_text())
+    assert state["completed_epochs"] == 2 and len(state["history"]["val_nll"]) == 2
+    assert int(keras.saving.load_model(out / "checkpoints" / "last.keras").optimizer.iterations) == 4
+    meta = read_metadata(out / "preset")
+    assert (
+        meta["epochs"] == 2
+        and len(meta["commands"]) == 2
+        and meta["commands"][1] == f"multinn train --data bach-satb --out {out} --epochs 2 --resume"
+    )
+    assert meta["command"] == meta["commands"][0]  # the command that started the run
+
+    model = load_pretrained(out / "preset")
+    assert model.mode == "composer" and model.spec.num_tracks == 4
+    evaluated = invoke(
+        "evaluate", "--model", out, "--data", "bach-satb", "--data-file", bach_satb_path, "--split", "test",
+        "--max-pieces", "6", "--batch-size", "5", "--json", tmp_path / "m.json",
+    )  # fmt: skip
+    assert evaluated.exit_code == 0, evaluated.output
+    report = json.loads((tmp_path / "m.json").read_text())
+    assert (
+        abs(report["nll"] - meta["metrics"]["test"]["nll"]) < 1e-4
+    )  # batch size does not matter; a train --out directory is a model
+    assert report["recorded_nll"] == meta["metrics"]["test"]["nll"]
+
+    # a fresh process (nothing imported yet) resumes too; with the epochs done it only re-evaluates
+    third = subprocess.run(
+        [sys.executable, "-m", "multinn", "train", "--data", "bach-satb", "--out", out, "--epochs", "2", "--resume"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert third.returncode == 0, third.stderr
+    assert "nothing left to train" in third.stderr
+    assert json.loads((out / "state.json").read_text())["options"]["rnn_units"] == [8]
+
+
+def test_train_user_errors(bach_satb_path, tmp_path):
+    assert_user_error(invoke(*train_args(bach_satb_path, tmp_path / "r", "--resume")), "holds no run to resume")
+    assert_user_error(invoke(*train_args(tmp_path / "missing.json", tmp_path / "r")), "missing.json: no such file")
+    assert_user_error(
+        invoke("train", "--data", "bach-sat", "--data-file", bach_satb_path, "--out", tmp_path / "r"),
+        "unknown dataset 'bach-sat'; did you mean 'bach-satb'?",
+    )
+    assert_user_error(
+        invoke(*train_args(bach_satb_path, tmp_path / "r", "--generator", "rbm")), "Composer mode uses RNN-MultiNADE"
+    )
+    assert not (tmp_path / "r" / "checkpoints").exists()

@@ -1,0 +1,174 @@
+import functools
+import hashlib
+import http.server
+import io
+import json
+import tarfile
+import threading
+import zipfile
+
+import numpy as np
+import pytest
+
+import multinn
+from multinn import presets
+from multinn.errors import ChecksumError, DatasetError
+from multinn.presets import (
+    DEFAULT_PRESET,
+    PRESET_FILES,
+    PresetError,
+    PresetInfo,
+    PresetSource,
+    download_preset,
+    get_preset_info,
+    list_presets,
+    load_pretrained,
+    read_metadata,
+    save_preset,
+)
+from tests.presets.preset_test import tiny_model
+
+BUNDLED_LIMIT = 15 * 1024 * 1024
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """A local HTTP server on 127.0.0.1 serving `tmp_path / "www"`; yields (folder, base url, hits)."""
+    root = tmp_path / "www"
+    root.mkdir()
+    hits = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            hits.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}/", hits
+    server.shutdown()
+    server.server_close()
+
+
+def files_under(path):
+    return sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()) if path.exists() else []
+
+
+def test_bundled_presets_are_complete_and_small():
+    names = list_presets()
+    assert len(names) >= 5 and DEFAULT_PRESET in names
+    bundled = [n for n in names if get_preset_info(n).bundled]
+    assert sorted(
+        p.name for p in presets.registry.BUNDLED_DIR.iterdir() if p.is_dir() and not p.name.startswith("_")
+    ) == sorted(bundled)
+    modes = set()
+    total = 0
+    for name in bundled:
+        directory = get_preset_info(name).local_dir()
+        assert sorted(p.name for p in directory.iterdir()) == sorted(PRESET_FILES), name
+        meta = read_metadata(directory)
+        for key in ("dataset", "split", "command", "metrics", "date", "multinn_version", "params", "epochs", "mode"):
+            assert key in meta, (name, key)
+        assert meta["command"].startswith("multinn train ") and meta["split"] == "train"
+        assert np.isfinite(meta["metrics"]["test"]["nll"]) and np.isfinite(meta["metrics"]["valid"]["nll"])
+        modes.add(meta["mode"] if meta["dataset"] == "bach-satb" else None)
+        total += (directory / "model.weights.h5").stat().st_size
+    assert {"joint", "composer", "jamming", "feedback"} <= modes
+    assert total <= BUNDLED_LIMIT
+    assert read_metadata(get_preset_info(DEFAULT_PRESET).local_dir())["tracks"] == ["Soprano", "Alto", "Tenor", "Bass"]
+    assert any(read_metadata(get_preset_info(n).local_dir())["dataset"] == "jsb-chorales" for n in bundled)
+
+
+@pytest.mark.parametrize("name", [n for n in presets.PRESETS if presets.PRESETS[n].bundled])
+def test_every_bundled_preset_loads_and_generates(name):
+    model = load_pretrained(name)
+    assert model.count_params() == read_metadata(get_preset_info(name).local_dir())["params"]
+    rolls = model.generate(8, batch_size=2, seed=0, jit_compile=False)
+    assert rolls.dtype == bool and rolls.shape == (2, 8, model.spec.num_pitches, model.spec.num_tracks)
+
+
+def test_unknown_names_list_the_close_ones():
+    with pytest.raises(PresetError, match=r"unknown preset 'bach-satb-compose'; did you mean 'bach-satb-composer'"):
+        load_pretrained("bach-satb-compose")
+    with pytest.raises(PresetError, match=r"unknown preset 'zzz' \(known: bach-satb-composer, "):
+        multinn.load_pretrained("zzz")
+    with pytest.raises(PresetError, match="no such preset directory"):
+        load_pretrained("./no/such/dir")
+
+
+def _archive(directory, kind, folder="preset"):
+    buffer = io.BytesIO()
+    if kind == "zip":
+        with zipfile.ZipFile(buffer, "w") as zf:
+            for name in PRESET_FILES:
+                zf.write(directory / name, f"{folder}/{name}")
+    else:
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tf:
+            for name in PRESET_FILES:
+                tf.add(directory / name, arcname=name)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar.gz"])
+def test_remote_preset_is_downloaded_checked_and_cached(kind, http_server, multinn_home, monkeypatch, tmp_path):
+    root, url, hits = http_server
+    model = tiny_model()
+    directory = save_preset(model, tmp_path / "made", {"dataset": "toy"})
+    data = _archive(directory, kind)
+    (root / f"toy.{kind}").write_bytes(data)
+    source = PresetSource(url + f"toy.{kind}", f"toy.{kind}", hashlib.sha256(data).hexdigest(), len(data))
+    monkeypatch.setitem(presets.PRESETS, "toy-remote", PresetInfo("toy-remote", "test entry", source))
+    assert not presets.PRESETS["toy-remote"].is_available()
+
+    loaded = load_pretrained("toy-remote")
+    assert loaded.get_config() == model.get_config()
+    np.testing.assert_array_equal(loaded.get_weights()[0], model.get_weights()[0])
+    assert files_under(multinn_home / "presets") == [
+        "toy-remote/.sha256",
+        *(f"toy-remote/{n}" for n in sorted(PRESET_FILES)),
+    ]
+    assert len(hits) == 1
+    load_pretrained("toy-remote")
+    assert download_preset("toy-remote") == multinn_home / "presets" / "toy-remote"
+    assert len(hits) == 1  # cached: no second download
+
+
+def test_corrupt_remote_preset_fails_the_hash_check_and_keeps_nothing(http_server, multinn_home, monkeypatch, tmp_path):
+    root, url, hits = http_server
+    data = _archive(save_preset(tiny_model(), tmp_path / "made"), "zip")
+    (root / "toy.zip").write_bytes(data[:-20] + b"x" * 20)  # corrupted on the server
+    source = PresetSource(url + "toy.zip", "toy.zip", hashlib.sha256(data).hexdigest(), len(data))
+    monkeypatch.setitem(presets.PRESETS, "toy-remote", PresetInfo("toy-remote", "test entry", source))
+    with pytest.raises(
+        ChecksumError, match=r"toy.zip downloaded from http://127.0.0.1:\d+/toy.zip is corrupt or has been changed"
+    ):
+        load_pretrained("toy-remote")
+    assert len(hits) == 1
+    assert files_under(multinn_home) == []
+
+
+def test_archive_that_is_not_a_preset(http_server, multinn_home, monkeypatch):
+    root, url, _ = http_server
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("config.json", json.dumps({}))
+    data = buffer.getvalue()
+    (root / "bad.zip").write_bytes(data)
+    source = PresetSource(url + "bad.zip", "bad.zip", hashlib.sha256(data).hexdigest(), len(data))
+    monkeypatch.setitem(presets.PRESETS, "bad-remote", PresetInfo("bad-remote", "test entry", source))
+    with pytest.raises(PresetError, match="bad.zip: not a preset archive, missing model.weights.h5, metadata.json"):
+        download_preset("bad-remote")
+    assert files_under(multinn_home) == []
+
+
+def test_unreachable_remote_preset(multinn_home, monkeypatch):
+    source = PresetSource("http://127.0.0.1:9/x.zip", "x.zip", "0" * 64, 1)
+    monkeypatch.setitem(presets.PRESETS, "gone", PresetInfo("gone", "test entry", source))
+    with pytest.raises(DatasetError, match="cannot download x.zip from http://127.0.0.1:9/x.zip"):
+        load_pretrained("gone")
+    assert files_under(multinn_home) == []
+
+
+def test_source_must_be_an_archive():
+    with pytest.raises(ValueError, match="archive"):
+        PresetSource("http://x/y.h5", "y.h5", "0" * 64)
