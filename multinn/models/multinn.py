@@ -388,7 +388,7 @@ class MultINN(keras.Model):
         temperature: float = 1.0,
         fixed_tracks: Mapping[str | int, np.ndarray] | None = None,
         seed: int | None = None,
-        jit_compile: bool = True,
+        jit_compile: bool | None = None,
     ) -> np.ndarray:
         """Generate piano-rolls in one compiled loop.
 
@@ -404,8 +404,10 @@ class MultINN(keras.Model):
                 the fixed tracks' past; in Composer, Jamming and Feedback that is exact
                 conditional sampling, in Joint the fixed track's current frame is not seen.
             seed: Reseed all random streams first, so the same seed gives the same output.
-            jit_compile: Compile the loop with XLA (one program for all steps: about 5x faster on
-                CPU than a TensorFlow graph, see docs/benchmarks.md).
+            jit_compile: Compile the loop with XLA (one program for all steps) or as a TensorFlow
+                graph loop. `None` picks what measured faster on CPU (docs/benchmarks.md): XLA for
+                NADE generators (3-15x faster), the graph for RBM generators (XLA's Gibbs chains
+                were 5x slower).
 
         Returns:
             Bool `[batch, primer steps + num_steps, pitch, track]`.
@@ -447,6 +449,8 @@ class MultINN(keras.Model):
             clamp_mask[k] = 1.0
         if seed is not None:
             self.reseed(int(seed))
+        if jit_compile is None:
+            jit_compile = self.generator_type != "rbm"
         key = (batch_size, total, primer_arr.shape[1], bool(jit_compile))
         if key not in self._generate_functions:
             self._generate_functions[key] = tf.function(self._generate_loop, jit_compile=bool(jit_compile))
