@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import json
 import os
@@ -18,6 +17,7 @@ from multinn.datasets.lpd5 import LPD5_SPEC, read_lpd5
 from multinn.datasets.midi_folder import midi_files, read_midi_folder
 from multinn.errors import DatasetError
 from multinn.utils.io import multinn_home, sha256_file
+from multinn.utils.names import unknown_name
 
 SPLITS = ("train", "valid", "test")
 
@@ -121,9 +121,7 @@ def get_dataset_info(name: str) -> DatasetInfo:
     """The registry entry for `name`; an unknown name is a `DatasetError` suggesting close ones."""
     if name in DATASETS:
         return DATASETS[name]
-    close = difflib.get_close_matches(name, DATASETS, n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    raise DatasetError(f"unknown dataset {name!r}{hint} (known: {', '.join(list_datasets())})")
+    raise DatasetError(unknown_name("dataset", name, DATASETS))
 
 
 def _fingerprint(path: Path, kind: str) -> str:

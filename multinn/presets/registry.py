@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import difflib
 import os
 import shutil
 import tarfile
@@ -14,6 +13,7 @@ from pathlib import Path
 
 from multinn.presets.preset import PRESET_FILES, PresetError, check_preset_dir, load_preset_dir, read_metadata
 from multinn.utils.io import multinn_home
+from multinn.utils.names import unknown_name
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 """Where the wheel carries the bundled presets (one directory per preset)."""
@@ -102,9 +102,7 @@ def get_preset_info(name: str) -> PresetInfo:
     """The registry entry for `name`; an unknown name is a `PresetError` naming the close ones."""
     if name in PRESETS:
         return PRESETS[name]
-    close = difflib.get_close_matches(name, PRESETS, n=3, cutoff=0.4)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    raise PresetError(f"unknown preset {name!r}{hint} (known: {', '.join(list_presets())})")
+    raise PresetError(unknown_name("preset", name, PRESETS))
 
 
 def _marker(directory: Path) -> str:

@@ -4,7 +4,7 @@ from multinn import presets
 from multinn.presets import PresetInfo, PresetSource, list_presets
 from tests.cli.conftest import assert_user_error, invoke
 from tests.presets.preset_test import tiny_model
-from tests.presets.registry_test import _archive, files_under, http_server  # noqa: F401  (fixture)
+from tests.presets.registry_test import _archive, files_under
 
 
 def test_presets_list_and_info():
@@ -24,7 +24,7 @@ def test_presets_list_and_info():
     assert result.exit_code == 0 and "bundled with the package, nothing to download" in result.stdout
 
 
-def test_presets_download_a_remote_preset(http_server, multinn_home, monkeypatch, tmp_path):  # noqa: F811
+def test_presets_download_a_remote_preset(http_server, multinn_home, monkeypatch, tmp_path):
     root, url, hits = http_server
     data = _archive(presets.save_preset(tiny_model(), tmp_path / "made", {"dataset": "toy"}), "zip")
     (root / "toy.zip").write_bytes(data)

@@ -1,9 +1,6 @@
-import functools
 import hashlib
-import http.server
 import json
 import shutil
-import threading
 
 import numpy as np
 import pytest
@@ -11,25 +8,6 @@ import pytest
 from multinn import datasets
 from multinn.datasets import DataSource, DatasetInfo, load
 from multinn.errors import ChecksumError, DatasetError, SpecError
-
-
-@pytest.fixture
-def http_server(tmp_path):
-    """A local HTTP server on 127.0.0.1 serving `tmp_path / "www"`; yields (folder, base url, hits)."""
-    root = tmp_path / "www"
-    root.mkdir()
-    hits = []
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            hits.append(self.path)
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}/", hits
-    server.shutdown()
-    server.server_close()
 
 
 def test_jsb_chorales_counts(jsb_quarter_path):

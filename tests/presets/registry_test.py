@@ -1,10 +1,7 @@
-import functools
 import hashlib
-import http.server
 import io
 import json
 import tarfile
-import threading
 import zipfile
 
 import numpy as np
@@ -29,25 +26,6 @@ from multinn.presets import (
 from tests.presets.preset_test import tiny_model
 
 BUNDLED_LIMIT = 15 * 1024 * 1024
-
-
-@pytest.fixture
-def http_server(tmp_path):
-    """A local HTTP server on 127.0.0.1 serving `tmp_path / "www"`; yields (folder, base url, hits)."""
-    root = tmp_path / "www"
-    root.mkdir()
-    hits = []
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            hits.append(self.path)
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}/", hits
-    server.shutdown()
-    server.server_close()
 
 
 def files_under(path):
