@@ -102,7 +102,7 @@ def get_preset_info(name: str) -> PresetInfo:
     """The registry entry for `name`; an unknown name is a `PresetError` naming the close ones."""
     if name in PRESETS:
         return PRESETS[name]
-    raise PresetError(unknown_name("preset", name, PRESETS))
+    raise PresetError(unknown_name("preset", name, PRESETS, cutoff=0.4))
 
 
 def _marker(directory: Path) -> str:

@@ -6,9 +6,16 @@ import difflib
 from typing import Iterable
 
 
-def unknown_name(kind: str, name: str, known: Iterable[str]) -> str:
-    """`unknown <kind> 'x'; did you mean 'y'? (known: ...)`, suggesting up to three close names."""
+def unknown_name(kind: str, name: str, known: Iterable[str], cutoff: float = 0.5) -> str:
+    """`unknown <kind> 'x'; did you mean 'y'? (known: ...)`, suggesting up to three close names.
+
+    Args:
+        kind: What the names are ("dataset", "preset").
+        name: The name asked for.
+        known: The registered names.
+        cutoff: `difflib` similarity (0-1) a name needs to be suggested.
+    """
     known = sorted(known)
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.4)
+    close = difflib.get_close_matches(name, known, n=3, cutoff=cutoff)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     return f"unknown {kind} {name!r}{hint} (known: {', '.join(known)})"
