@@ -17,10 +17,11 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 _SUBMODULES = ("data", "datasets", "presets", "utils")
 _PRESET_FUNCTIONS = ("list_presets", "load_pretrained")
+_FUNCTIONS = {"plot": "multinn.plotting"}
 
 __all__ = [
     "ChecksumError", "DatasetError", "MidiError", "MultinnError", "SpecError", "__version__",
-    *_SUBMODULES, *_PRESET_FUNCTIONS,
+    *_SUBMODULES, *_PRESET_FUNCTIONS, *_FUNCTIONS,
 ]  # fmt: skip
 
 
@@ -29,4 +30,6 @@ def __getattr__(name: str):
         return importlib.import_module(f"multinn.{name}")
     if name in _PRESET_FUNCTIONS:
         return getattr(importlib.import_module("multinn.presets"), name)
+    if name in _FUNCTIONS:
+        return getattr(importlib.import_module(_FUNCTIONS[name]), name)
     raise AttributeError(f"module 'multinn' has no attribute {name!r}")

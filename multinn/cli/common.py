@@ -78,6 +78,21 @@ def model_source(preset: str | None, model_dir: str | None, default: str | None 
     return default
 
 
+def model_options(default: str | None = None):
+    """Decorator adding `--preset NAME` and `--model DIR` (parameter `model_dir`); resolve them
+    with `model_source`. `default` names the preset used when neither is given (help text only)."""
+    preset_help = "A preset name (see `multinn presets list`)" + (f" [default: {default}]." if default else ".")
+
+    def decorate(command):
+        command = click.option(
+            "--model", "model_dir", type=click.Path(), metavar="DIR",
+            help="A preset directory, or a `multinn train --out` directory.",
+        )(command)  # fmt: skip
+        return click.option("--preset", metavar="NAME", help=preset_help)(command)
+
+    return decorate
+
+
 def load_model(source: str):
     """Load a model by preset name or from a directory (unknown names fail before TensorFlow loads)."""
     quiet_tensorflow()

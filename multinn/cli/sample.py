@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from multinn.cli.common import load_model, model_source, stderr_console, stdout_console
+from multinn.cli.common import load_model, model_options, model_source, stderr_console, stdout_console
 from multinn.errors import MultinnError
 
 DEFAULT_BARS = 16
@@ -66,41 +66,6 @@ def read_fixed_track(path: str, spec, track: str):
     return roll[..., 0]
 
 
-def plot_rolls(roll, spec, path: Path, title: str = "") -> None:
-    """A piano-roll picture: one lane per track, bar lines, pitch on the vertical axis (PNG)."""
-    import io
-
-    import matplotlib
-    import numpy as np
-
-    from multinn.utils.io import atomic_write
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    steps, _, tracks = roll.shape
-    fig, axes = plt.subplots(
-        tracks, 1, figsize=(max(6.0, min(24.0, steps / 16)), 1.6 * tracks + 0.6), sharex=True, squeeze=False
-    )
-    for k, ax in enumerate(axes[:, 0]):
-        ax.imshow(
-            roll[:, :, k].T.astype(float), aspect="auto", origin="lower", cmap="Greys", interpolation="nearest",
-            extent=(0, steps, spec.lowest_pitch - 0.5, spec.highest_pitch + 0.5), vmin=0, vmax=1,
-        )  # fmt: skip
-        for bar in np.arange(0, steps + 1, spec.steps_per_bar):
-            ax.axvline(bar, color="tab:blue", linewidth=0.5, alpha=0.6)
-        ax.set_ylabel(spec.tracks[k].name)
-    axes[-1, 0].set_xlabel(f"step ({spec.steps_per_beat} per beat)")
-    if title:
-        axes[0, 0].set_title(title)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    with atomic_write(path) as f:
-        f.write(buffer.getvalue())
-
-
 def _check_matplotlib() -> None:
     try:
         import matplotlib  # noqa: F401
@@ -109,16 +74,7 @@ def _check_matplotlib() -> None:
 
 
 @click.command()
-@click.option(
-    "--preset", metavar="NAME", help="A preset name (see `multinn presets list`) [default: bach-satb-composer]."
-)
-@click.option(
-    "--model",
-    "model_dir",
-    type=click.Path(),
-    metavar="DIR",
-    help="A preset directory, or a `multinn train --out` directory.",
-)
+@model_options(default="bach-satb-composer")
 @click.option("--num", type=click.IntRange(1, 256), default=1, show_default=True, help="How many files to write.")
 @click.option("--steps", type=click.IntRange(1), help="Steps to generate after the primer.")
 @click.option(
@@ -237,7 +193,9 @@ def sample(preset, model_dir, num, steps, beats, temperature, seed, primer, fixe
             path = numbered(out, i, num)
             write_midi(roll, path, spec, tempo=tempo)
             if plot:
-                plot_rolls(roll, spec, numbered(plot, i, num), title=f"{path.name} ({source}, seed {seed})")
+                from multinn.plotting import plot as plot_roll
+
+                plot_roll(roll, spec, numbered(plot, i, num), title=f"{path.name} ({source}, seed {seed})")
             written.append(path)
             progress.update(task, completed=i + 1)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import shlex
+import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -22,7 +23,7 @@ DEFAULT_CROP_BEATS = {"bach-satb": 16, "jsb-chorales": 32}
 RUN_OPTIONS = (
     "mode", "generator", "encoder", "encoder_units", "rnn_units", "num_hidden", "dropout", "feedback",
     "feedback_units", "data", "spec", "batch_size", "lr", "crop_beats", "transpose", "seed", "max_pieces",
-    "pretrain_epochs",
+    "pretrain_epochs", "mixed_precision",
 )  # fmt: skip
 
 
@@ -37,6 +38,8 @@ def load_splits(name: str, data_file: str | None, spec_value: str | None, max_pi
     from multinn import datasets
     from multinn.cli.common import load_spec
 
+    if name == "shards":
+        return load_shards(data_file, spec_value, max_pieces, console)
     spec = load_spec(spec_value) if spec_value else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # skipped files are summed up below
@@ -52,6 +55,33 @@ def load_splits(name: str, data_file: str | None, spec_value: str | None, max_pi
     return splits
 
 
+def load_shards(data_file: str | None, spec_value: str | None, max_pieces: int | None, console) -> dict:
+    """`--data shards`: the splits of a shard directory (`ShardedSplit`s, streamed), checksums verified."""
+    from multinn.cli.common import load_spec
+    from multinn.data import ShardedDataset
+
+    if not data_file:
+        raise DatasetError("--data shards needs --data-file DIR (written by `multinn data prepare --shards`)")
+    sharded = ShardedDataset(data_file)
+    if spec_value:
+        load_spec(spec_value).check_compatible(sharded.spec, what=f"shards ({sharded.directory})")
+    missing = [s for s in ("train", "valid", "test") if s not in sharded]
+    if missing:
+        raise DatasetError(f"{sharded.directory} has no {missing[0]!r} split; its splits are {list(sharded.splits)}")
+    with console.status(f"checking the SHA-256 of the shard files in {sharded.directory}"):
+        sharded.verify()
+    splits = {s: sharded[s].head(max_pieces) if max_pieces else sharded[s] for s in ("train", "valid", "test")}
+    for split, ds in splits.items():
+        if not len(ds):
+            raise DatasetError(f"{sharded.directory} has no piece in its {split!r} split")
+    return splits
+
+
+def pretraining_data(train, seed: int, max_frames: int = 100_000):
+    """What pre-training reads: the train split, or for shards a seeded in-memory sample of `max_frames` frames."""
+    return train.load(max_frames=max_frames, seed=seed) if hasattr(train, "tf_dataset") else train
+
+
 def build_model(options: dict, spec):
     """A fresh, compiled model from the command-line options."""
     import keras
@@ -65,6 +95,10 @@ def build_model(options: dict, spec):
     )  # fmt: skip
     if options["mode"] == "feedback":
         kwargs.update(feedback=options["feedback"], feedback_units=options["feedback_units"])
+    if options.get("mixed_precision"):
+        from multinn.distribute import precision_policy
+
+        kwargs["dtype"] = precision_policy(options["mixed_precision"])
     try:
         model = MODES[options["mode"]](spec, **kwargs)
     except ValueError as exc:
@@ -80,14 +114,19 @@ def evaluate_splits(model, splits: dict, names, batch_size: int, console) -> dic
     """`{split: metrics}` on whole pieces (NLL in nats per step, per track, frame metrics)."""
     from multinn.cli.callbacks import EvaluationProgress
     from multinn.cli.evaluate import evaluation_pipeline
+    from multinn.distribute import with_auto_shard_policy
 
     out = {}
     for split in names:
         ds = splits[split]
         steps = math.ceil(len(ds) / batch_size)
-        pipeline = evaluation_pipeline(ds, batch_size)
+        if hasattr(ds, "tf_dataset"):  # shards: streamed in order, every batch padded to the longest piece
+            pipeline = ds.tf_dataset(batch_size, shuffle=False, pad_to_longest=True)
+        else:
+            pipeline = evaluation_pipeline(ds, batch_size)
         logs = model.evaluate(
-            pipeline, return_dict=True, verbose=0, callbacks=[EvaluationProgress(console, steps, f"evaluating {split}")]
+            with_auto_shard_policy(pipeline), return_dict=True, verbose=0,
+            callbacks=[EvaluationProgress(console, steps, f"evaluating {split}")],
         )
         out[split] = {k: float(v) for k, v in logs.items()}
     return out
@@ -141,8 +180,17 @@ def evaluate_splits(model, splits: dict, names, batch_size: int, console) -> dic
     metavar="N[,N...]",
     help="Feedback module sizes (feedback mode).",
 )
-@click.option("--data", required=True, metavar="NAME", help="Dataset: jsb-chorales, bach-satb, lpd5, midi-folder.")
-@click.option("--data-file", type=click.Path(), help="Local file or folder of the dataset (else downloaded).")
+@click.option(
+    "--data",
+    required=True,
+    metavar="NAME",
+    help="Dataset: jsb-chorales, bach-satb, lpd5, midi-folder, or shards (a `data prepare --shards` directory).",
+)
+@click.option(
+    "--data-file",
+    type=click.Path(),
+    help="Local file or folder of the dataset (else downloaded); with --data shards, the shard directory.",
+)
 @click.option(
     "--spec",
     metavar="NAME|FILE.json",
@@ -190,6 +238,22 @@ def evaluate_splits(model, splits: dict, names, batch_size: int, console) -> dic
     show_default=True,
     help="Epochs of DBN-encoder and RBM-generator pre-training (fresh runs only).",
 )
+@click.option(
+    "--strategy",
+    type=click.Choice(["default", "mirrored", "multi-worker"]),
+    default="default",
+    show_default=True,
+    help="tf.distribute strategy: one device, all GPUs of this machine, or the workers of TF_CONFIG "
+    "(docs/distributed.md). --batch-size is the global batch.",
+)
+@click.option(
+    "--mixed-precision",
+    type=click.Choice(["auto", "mixed_float16", "mixed_bfloat16"]),
+    is_flag=False,
+    flag_value="auto",
+    help="Train in a mixed dtype policy (likelihoods stay float32); alone: mixed_float16 on a GPU, "
+    "else mixed_bfloat16.",
+)
 @click.option("--max-pieces", type=click.IntRange(1), hidden=True, help="Use only the first N pieces of each split.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Training directory.")
 @click.option("--resume", is_flag=True, help="Continue the run in OUT (epochs done and optimizer state).")
@@ -213,6 +277,10 @@ def train(ctx: click.Context, **options) -> None:
 
     out: Path = options["out"]
     err = stderr_console()
+    if options["mixed_precision"] == "auto" and not options["resume"]:
+        from multinn.distribute import precision_policy
+
+        options["mixed_precision"] = precision_policy("auto")  # the run records the policy it uses
     state = read_state(out)
     if options["resume"]:
         if not (out / LAST_CHECKPOINT).is_file() or not state:
@@ -232,12 +300,20 @@ def train(ctx: click.Context, **options) -> None:
         raise MultinnError(f"{out} already holds a training run; pass --resume to continue it, or choose another --out")
     else:
         state = {"options": {k: (str(v) if isinstance(v, Path) else v) for k, v in options.items()}}
-    _train(ctx, options, state, out, err)
+    quiet_tensorflow()
+    from multinn.distribute import chief_directory, get_strategy, replica_batch_size
+
+    strategy = get_strategy(options["strategy"])  # first: a multi-worker strategy must precede other TensorFlow work
+    replica_batch_size(options["batch_size"], strategy)
+    with chief_directory(out, strategy) as write_dir:  # non-chief workers write to a deleted temporary directory
+        _train(ctx, options, state, out, write_dir, strategy, err)
 
 
-def _train(ctx: click.Context, options: dict, state: dict, out: Path, err) -> None:
+def _train(ctx: click.Context, options: dict, state: dict, run_dir: Path, out: Path, strategy, err) -> None:
+    """Train in `strategy`, reading a resumed run from `run_dir` and writing to `out` (`run_dir` on the chief)."""
     quiet_tensorflow()
     import keras
+    import tensorflow as tf
 
     from multinn.cli.callbacks import (
         BEST_CHECKPOINT,
@@ -249,6 +325,7 @@ def _train(ctx: click.Context, options: dict, state: dict, out: Path, err) -> No
         write_state,
     )
     from multinn.data import make_tf_dataset
+    from multinn.distribute import task_of, with_auto_shard_policy
     from multinn.presets import save_preset
 
     splits = load_splits(options["data"], options["data_file"], options["spec"], options["max_pieces"], err)
@@ -257,18 +334,32 @@ def _train(ctx: click.Context, options: dict, state: dict, out: Path, err) -> No
     if options["resume"]:
         import multinn.models  # noqa: F401  (registers the model classes that load_model looks up)
 
-        model = keras.saving.load_model(out / LAST_CHECKPOINT)
+        with strategy.scope():
+            model = keras.saving.load_model(run_dir / LAST_CHECKPOINT)
+        if out != run_dir and (run_dir / BEST_CHECKPOINT).is_file():  # a non-chief worker reads its own copy
+            (out / BEST_CHECKPOINT).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(run_dir / BEST_CHECKPOINT, out / BEST_CHECKPOINT)
         model.spec.check_compatible(spec, what=f"data ({options['data']})")
-        err.print(f"resuming {out} after epoch {completed} (optimizer step {int(model.optimizer.iterations)})")
+        err.print(f"resuming {run_dir} after epoch {completed} (optimizer step {int(model.optimizer.iterations.numpy())})")
     else:
-        model = build_model(options, spec)
+        with strategy.scope():
+            model = build_model(options, spec)
+        # Pre-training runs on one device: under a strategy, on a copy built outside it that starts
+        # from the model's initial weights (the same on every worker), and is copied back.
+        trainee = model
+        if strategy is not tf.distribute.get_strategy():
+            trainee = build_model(options, spec)
+            trainee.set_weights(model.get_weights())
         out.mkdir(parents=True, exist_ok=True)
         write_state(out, state)
         if options["pretrain_epochs"] and (options["encoder"] == "dbn" or options["generator"] == "rbm"):
             err.print(f"pre-training ({options['pretrain_epochs']} epochs per stage)")
         with contextlib.redirect_stdout(sys.stderr):  # Keras prints pre-training progress on stdout
-            model.pretrain_encoders(splits["train"], epochs=options["pretrain_epochs"])
-            model.pretrain_generators(splits["train"], epochs=options["pretrain_epochs"])
+            pretrain_data = pretraining_data(splits["train"], options["seed"])
+            trainee.pretrain_encoders(pretrain_data, epochs=options["pretrain_epochs"])
+            trainee.pretrain_generators(pretrain_data, epochs=options["pretrain_epochs"])
+        if trainee is not model:
+            model.set_weights(trainee.get_weights())
     err.print(
         f"{model.mode} model, {options['generator']} generator, {model.count_params():,} parameters; "
         f"{options['data']}: {len(splits['train'])} train / {len(splits['valid'])} valid pieces"
@@ -281,6 +372,8 @@ def _train(ctx: click.Context, options: dict, state: dict, out: Path, err) -> No
         splits["train"], batch, crop_beats=crop, transpose=options["transpose"], seed=options["seed"] + completed
     )
     valid_ds = make_tf_dataset(splits["valid"], batch, shuffle=False)
+    # Multi-worker: every worker builds the same seeded batches and keeps its replicas' share.
+    train_ds, valid_ds = with_auto_shard_policy(train_ds), with_auto_shard_policy(valid_ds)
     epochs = options["epochs"]
     early = ResumableEarlyStopping(options["patience"], state.get("best_val_nll"), state.get("wait", 0),
                                    max(state.get("best_epoch", 1) - 1, 0))  # fmt: skip
@@ -323,6 +416,10 @@ def _train(ctx: click.Context, options: dict, state: dict, out: Path, err) -> No
     state["commands"] = metadata["commands"]
     write_state(out, state)
     preset = save_preset(model, out / "preset", metadata)
+    if out != run_dir:
+        task_type, task_id = task_of(strategy)
+        err.print(f"{task_type} {task_id} done; the chief writes the run to its --out")
+        return
 
     from rich.table import Table
 

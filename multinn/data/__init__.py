@@ -1,21 +1,28 @@
-"""Piano-roll data: the spec, MIDI I/O, the sparse dataset container and the tf.data pipeline.
+"""Piano-roll data: the spec, MIDI I/O, the sparse dataset container, shards and the tf.data pipeline.
 
-Only `make_tf_dataset` needs TensorFlow, and imports it when called.
+Only the tf.data pipelines (`make_tf_dataset`, `ShardedDataset.tf_dataset`) need TensorFlow, and
+import it when called.
 """
 
 from multinn.data.midi import MidiReport, program_family, read_midi, read_midis, write_midi
 from multinn.data.pianoroll_dataset import PianorollDataset
 from multinn.data.pianoroll_spec import PianorollSpec, TrackSpec
 from multinn.data.pipeline import make_tf_dataset
+from multinn.data.shards import ShardedDataset, ShardedSplit, ShardWriter, read_shard, write_shards
 
 __all__ = [
     "MidiReport",
     "PianorollDataset",
     "PianorollSpec",
+    "ShardWriter",
+    "ShardedDataset",
+    "ShardedSplit",
     "TrackSpec",
     "make_tf_dataset",
     "program_family",
     "read_midi",
     "read_midis",
+    "read_shard",
     "write_midi",
+    "write_shards",
 ]

@@ -135,8 +135,15 @@ class RNNEstimator(keras.layers.Layer):
 
     # ------------------------------------------------------------------ per-frame API
     def biases(self, outputs):
-        """Conditional biases of each estimator: a list (per estimator) of lists of tensors."""
-        return [[head(outputs) for head in heads] for heads in self.heads]
+        """Conditional biases of each estimator: a list (per estimator) of lists of tensors.
+
+        They are cast to the estimator's compute dtype: under a mixed dtype policy the heads
+        compute in 16 bits, the estimators (and so the likelihood) in float32.
+        """
+        return [
+            [ops.cast(head(outputs), estimator.compute_dtype) for head in heads]
+            for estimator, heads in zip(self.estimators, self.heads)
+        ]
 
     def split_frames(self, frames):
         """Split `[n, sum(num_visible)]` into one block per estimator."""

@@ -75,17 +75,25 @@ class NADELayer(keras.layers.Layer):
             raise ValueError(
                 f"expected inputs with last dimension num_visible={self.num_visible}, got shape {tuple(input_shape)}"
             )
+        # No autocasting: the weights are cast to the compute dtype where they are read, so that a
+        # float32 NADE keeps float32 weights inside a 16-bit layer's call (mixed precision).
         self.encoder_kernel = self.add_weight(
-            shape=(self.num_visible, self.num_hidden), initializer=self.kernel_initializer, name="encoder_kernel"
+            shape=(self.num_visible, self.num_hidden),
+            initializer=self.kernel_initializer,
+            name="encoder_kernel",
+            autocast=False,
         )
         self.decoder_kernel = self.add_weight(
-            shape=(self.num_hidden, self.num_visible), initializer=self.kernel_initializer, name="decoder_kernel"
+            shape=(self.num_hidden, self.num_visible),
+            initializer=self.kernel_initializer,
+            name="decoder_kernel",
+            autocast=False,
         )
         self.encoder_bias = self.add_weight(
-            shape=(self.num_hidden,), initializer=self.bias_initializer, name="encoder_bias"
+            shape=(self.num_hidden,), initializer=self.bias_initializer, name="encoder_bias", autocast=False
         )
         self.decoder_bias = self.add_weight(
-            shape=(self.num_visible,), initializer=self.bias_initializer, name="decoder_bias"
+            shape=(self.num_visible,), initializer=self.bias_initializer, name="decoder_bias", autocast=False
         )
 
     def call(self, inputs, encoder_bias=None, decoder_bias=None):
@@ -177,8 +185,8 @@ class NADELayer(keras.layers.Layer):
         positive = ops.greater(temperature, 0.0)
         safe_temperature = ops.where(positive, temperature, ops.ones_like(temperature))
         uniform = keras.random.uniform((batch, self.num_visible), dtype=dtype, seed=self.seed_generator)
-        kernel = ops.convert_to_tensor(self.encoder_kernel)
-        decoder_t = ops.transpose(ops.convert_to_tensor(self.decoder_kernel))  # [D, H]
+        kernel = ops.cast(self.encoder_kernel, dtype)
+        decoder_t = ops.transpose(ops.cast(self.decoder_kernel, dtype))  # [D, H]
         decoder_bias_t = ops.transpose(ops.broadcast_to(decoder_bias, (batch, self.num_visible)))  # [D, batch]
         uniform_t = ops.transpose(uniform)
         eye = ops.eye(self.num_visible, dtype=dtype)
@@ -233,8 +241,8 @@ class NADELayer(keras.layers.Layer):
         """Compiled loop over the D dimensions; `[batch, H]` state. Returns logits or log p(x)."""
         batch = ops.shape(x)[0]
         dtype = self.compute_dtype
-        kernel = ops.convert_to_tensor(self.encoder_kernel)
-        decoder_t = ops.transpose(ops.convert_to_tensor(self.decoder_kernel))  # [D, H]
+        kernel = ops.cast(self.encoder_kernel, dtype)
+        decoder_t = ops.transpose(ops.cast(self.decoder_kernel, dtype))  # [D, H]
         logits_bias = ops.broadcast_to(decoder_bias, (batch, self.num_visible))
         x_t = ops.transpose(x)  # [D, batch]: a row per step
         eye = ops.eye(self.num_visible, dtype=dtype)
@@ -258,8 +266,9 @@ class NADELayer(keras.layers.Layer):
 
     def _logits_vectorized(self, x, encoder_bias, decoder_bias):
         """All D logits at once: hidden pre-activations as prefix sums, `[D, batch, H]` memory."""
-        kernel = ops.convert_to_tensor(self.encoder_kernel)
-        decoder_t = ops.transpose(ops.convert_to_tensor(self.decoder_kernel))  # [D, H]
+        dtype = self.compute_dtype
+        kernel = ops.cast(self.encoder_kernel, dtype)
+        decoder_t = ops.transpose(ops.cast(self.decoder_kernel, dtype))  # [D, H]
         # Time-major layout: the D axis leads, so that every product below is a plain (batched) GEMM.
         terms = ops.transpose(x)[:, :, None] * kernel[:, None, :]  # x_j W_j: [D, batch, H]
         strictly_lower = ops.tril(ops.ones((self.num_visible, self.num_visible), dtype=self.compute_dtype), k=-1)

@@ -87,13 +87,16 @@ class RBMLayer(keras.layers.Layer):
                 f"expected inputs with last dimension num_visible={self.num_visible}, got shape {tuple(input_shape)}"
             )
         self.kernel = self.add_weight(
-            shape=(self.num_visible, self.num_hidden), initializer=self.kernel_initializer, name="kernel"
+            shape=(self.num_visible, self.num_hidden),
+            initializer=self.kernel_initializer,
+            name="kernel",
+            autocast=False,
         )
         self.visible_bias = self.add_weight(
-            shape=(self.num_visible,), initializer=self.bias_initializer, name="visible_bias"
+            shape=(self.num_visible,), initializer=self.bias_initializer, name="visible_bias", autocast=False
         )
         self.hidden_bias = self.add_weight(
-            shape=(self.num_hidden,), initializer=self.bias_initializer, name="hidden_bias"
+            shape=(self.num_hidden,), initializer=self.bias_initializer, name="hidden_bias", autocast=False
         )
         if self.persistent:
             self.persistent_chain = self.add_weight(
@@ -131,12 +134,12 @@ class RBMLayer(keras.layers.Layer):
     def hidden_probs(self, v, hidden_bias=None):
         """`p(h_j = 1 | v) = sigmoid(c + v W)`: `[batch, num_hidden]`, for `v` `[batch, num_visible]`."""
         hidden_bias = self._bias(self.hidden_bias, hidden_bias)
-        return ops.sigmoid(ops.matmul(ops.cast(v, self.compute_dtype), self.kernel) + hidden_bias)
+        return ops.sigmoid(ops.matmul(ops.cast(v, self.compute_dtype), self._kernel()) + hidden_bias)
 
     def visible_probs(self, h, visible_bias=None):
         """`p(v_i = 1 | h) = sigmoid(b + h W^T)`: `[batch, num_visible]`, for `h` `[batch, num_hidden]`."""
         visible_bias = self._bias(self.visible_bias, visible_bias)
-        return ops.sigmoid(ops.matmul(ops.cast(h, self.compute_dtype), ops.transpose(self.kernel)) + visible_bias)
+        return ops.sigmoid(ops.matmul(ops.cast(h, self.compute_dtype), ops.transpose(self._kernel())) + visible_bias)
 
     def free_energy(self, v, visible_bias=None, hidden_bias=None):
         """Free energy `F(v) = -v.b - sum_j softplus(c_j + (v W)_j)`.
@@ -153,7 +156,7 @@ class RBMLayer(keras.layers.Layer):
         visible_bias = self._bias(self.visible_bias, visible_bias)
         hidden_bias = self._bias(self.hidden_bias, hidden_bias)
         return -ops.sum(v * visible_bias, axis=-1) - ops.sum(
-            ops.softplus(ops.matmul(v, self.kernel) + hidden_bias), axis=-1
+            ops.softplus(ops.matmul(v, self._kernel()) + hidden_bias), axis=-1
         )
 
     # Sampling.
@@ -179,7 +182,7 @@ class RBMLayer(keras.layers.Layer):
             raise ValueError(f"`temperature`: expected a number >= 0, got {temperature!r}")
         visible_bias = self._bias(self.visible_bias, visible_bias)
         hidden_bias = self._bias(self.hidden_bias, hidden_bias)
-        kernel = ops.convert_to_tensor(self.kernel)
+        kernel = self._kernel()
         temperature = ops.cast(temperature, self.compute_dtype)
         positive = ops.greater(temperature, 0.0)
         safe_temperature = ops.where(positive, temperature, ops.ones_like(temperature))
@@ -349,6 +352,11 @@ class RBMLayer(keras.layers.Layer):
 
     # Helpers.
 
+    def _kernel(self):
+        # The weights do not autocast (an enclosing layer's 16-bit scope would round them): they
+        # are cast here, to float32 inside MultINN models, to the compute dtype of a mixed RBM.
+        return ops.cast(self.kernel, self.compute_dtype)
+
     def _bias(self, own, external):
         return ops.cast(own if external is None else external, self.compute_dtype)
 
@@ -378,7 +386,7 @@ class RBMLayer(keras.layers.Layer):
                 f"exact log_partition enumerates 2**min(num_visible, num_hidden) states; min(num_visible, "
                 f"num_hidden) = {num_units} > {EXACT_MAX_UNITS}: use method='ais'"
             )
-        kernel = ops.convert_to_tensor(self.kernel)
+        kernel = self._kernel()
         if self.num_hidden <= self.num_visible:
             # log Z = logsumexp_h [h.c + sum_i softplus(b_i + (W h)_i)]
             enumerated_bias, other_bias, kernel = hidden_bias, visible_bias, ops.transpose(kernel)
@@ -409,7 +417,7 @@ class RBMLayer(keras.layers.Layer):
         """
         batch = ops.shape(visible_bias)[0]
         log_z0 = ops.sum(ops.softplus(visible_bias), axis=-1) + self.num_hidden * math.log(2.0)
-        kernel = ops.convert_to_tensor(self.kernel)
+        kernel = self._kernel()
         visible_bias = ops.repeat(visible_bias, num_chains, axis=0)  # [batch * chains, V]
         hidden_bias = ops.repeat(hidden_bias, num_chains, axis=0)
         dtype = self.compute_dtype

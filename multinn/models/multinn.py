@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import keras
 import numpy as np
@@ -13,11 +13,13 @@ from multinn.data.pianoroll_spec import PianorollSpec
 from multinn.errors import SpecError
 from multinn.generators import RNNNADE, RNNRBM, RNNMultiNADE
 from multinn.generators.rnn_estimator import check_units
-from multinn.layers import DBNEncoder, PassEncoder
+from multinn.layers import DBNEncoder, NADELayer, PassEncoder, RBMLayer
 from multinn.metrics.frame_metrics import FrameMetrics
 
 ENCODERS = ("pass", "dbn")
 GENERATORS = ("nade", "rbm")
+FLOAT32_LAYERS = (NADELayer, RBMLayer, DBNEncoder)
+"""Layers that compute in float32 under any dtype policy: the estimators (likelihoods, losses) and DBN encoders."""
 
 
 def metric_name(track: str) -> str:
@@ -28,6 +30,54 @@ def metric_name(track: str) -> str:
 def shift_right(sequence):
     """`[batch, time, features]` -> the same, delayed one step (zeros first): step t sees t-1."""
     return ops.pad(sequence, ((0, 0), (1, 0), (0, 0)))[:, :-1]
+
+
+class _Share(NamedTuple):
+    """Real steps of this replica's batch and of the whole global batch, and the replica count."""
+
+    local: Any
+    total: Any
+    replicas: int
+
+
+def _replica_share(mask) -> _Share | None:
+    """This replica's real steps and the global batch's (an all-reduce), or None on one replica."""
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return None
+    local = ops.sum(mask)
+    return _Share(local, context.all_reduce(tf.distribute.ReduceOp.SUM, local), context.num_replicas_in_sync)
+
+
+def _shared(loss, share: _Share):
+    """This replica's part of the global batch's mean loss, `loss * local / total`: the replicas'
+    parts sum to the loss one device computes on the global batch (a replica without real steps,
+    e.g. with an empty part of a last batch, adds 0)."""
+    return ops.where(share.local > 0, loss * share.local / ops.maximum(share.total, 1.0), 0.0)
+
+
+def _step_logs(logs: dict) -> dict:
+    """Step logs as Keras's `fit` / `evaluate` can reduce them over the replicas.
+
+    Under a multi-worker `MultiWorkerMirroredStrategy`, Keras 3 reduces each log with
+    `strategy.reduce("MEAN", value, axis=0)`, which fails on scalars ("Invalid reduction dimension
+    0 for input with 0 dimensions", tensorflow/tensorflow#72388): there, every value gets that
+    axis (shape `[1]`) and is reduced back to a scalar.
+    """
+    import tensorflow as tf
+
+    strategy = tf.distribute.get_strategy()
+    # The test Keras makes (keras/src/backend/tensorflow/trainer.py, _collective_all_reduce_multi_worker).
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode():
+        return {key: ops.reshape(value, (1,)) for key, value in logs.items()}
+    return logs
+
+
+def _global_loss(loss, share: _Share | None):
+    """The loss the `loss` metric records on this replica: its mean over the replicas is the global batch's loss."""
+    return loss if share is None else _shared(loss, share) * share.replicas
 
 
 class MultINN(keras.Model):
@@ -50,10 +100,22 @@ class MultINN(keras.Model):
         rnn_units: LSTM sizes of each generator.
         num_hidden: Hidden units of each estimator.
         dropout: Dropout on LSTM outputs.
-        clip_norm: Global-norm gradient clipping (`None`: off).
+        clip_norm: Global-norm gradient clipping (`None`: off); with several replicas, of the
+            global (all-reduced) gradient.
         generator_options: Extra generator arguments (e.g. `{"cd_steps": 5}` for RBMs).
         seed: Seed of dropout and sampling (generation can also be seeded per call).
-        **kwargs: `keras.Model` arguments (`name`).
+        **kwargs: `keras.Model` arguments (`name`, `dtype`). `dtype` is the dtype policy of the
+            whole model (default: the global one, `keras.mixed_precision.set_dtype_policy`):
+            `"float32"`, `"mixed_float16"` (GPUs; `compile` adds loss scaling) or
+            `"mixed_bfloat16"`. Under a mixed policy the LSTMs, Dense heads, feedback module and
+            pass encoders compute in 16 bits, while the estimators (`NADELayer`, `RBMLayer`) and
+            DBN encoders compute in float32, so log-probabilities, losses and metrics are float32.
+            Weights are float32 in every policy; a saved model reloads with its policy.
+
+    Distributed training: create and compile the model inside `strategy.scope()` of a
+    `tf.distribute` strategy (see `multinn.distribute`); the batches `fit` gets are global
+    batches, split over the replicas, and a step equals the single-device step on the global
+    batch (`train_step`).
     """
 
     mode = ""
@@ -73,6 +135,11 @@ class MultINN(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if self.dtype_policy.variable_dtype != "float32":
+            raise ValueError(
+                "`dtype`: MultINN models keep float32 weights; expected 'float32', 'mixed_float16' or "
+                f"'mixed_bfloat16', got {self.dtype_policy.name!r}"
+            )
         self.spec = spec if isinstance(spec, PianorollSpec) else PianorollSpec.from_dict(spec)
         if encoder not in ENCODERS:
             raise ValueError(f"`encoder`: expected one of {ENCODERS}, got {encoder!r}")
@@ -100,6 +167,22 @@ class MultINN(keras.Model):
         self._generate_functions: dict = {}
 
     # ------------------------------------------------------------------ construction helpers
+    def __setattr__(self, name, value):
+        super().__setattr__(name, value)
+        if "_dtype_policy" in self.__dict__:  # set by keras.Layer.__init__
+            self._share_dtype_policy(value)
+
+    def _share_dtype_policy(self, value) -> None:
+        """Every layer given to the model computes in the model's dtype policy, except `FLOAT32_LAYERS`."""
+        if isinstance(value, keras.layers.Layer):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            return
+        for layer in value:
+            if isinstance(layer, keras.layers.Layer):
+                for sublayer in layer._flatten_layers():
+                    sublayer.dtype_policy = "float32" if isinstance(sublayer, FLOAT32_LAYERS) else self.dtype_policy
+
     def _next_seed(self) -> int | None:
         self._seed_count += 1
         return None if self.seed is None else self.seed + 1000 * self._seed_count
@@ -243,28 +326,83 @@ class MultINN(keras.Model):
         return self.generator_type == "nade" or self.mode == "composer"
 
     def train_step(self, data):
+        """One optimizer step on a batch; under a `tf.distribute` strategy, on this replica's share.
+
+        Under a strategy with several replicas, `data` is this replica's part of the global
+        batch. Keras's TensorFlow optimizer SUMS the replicas' gradients (an all-reduce in
+        `apply_gradients`), so each replica minimises its share of the global loss: its summed
+        loss over real steps divided by the real steps of the whole global batch. The sum is
+        then the gradient of the global batch's mean loss, the single-device step. Global-norm
+        clipping acts on the global gradient: the replicas all-reduce their gradients first,
+        clip the sum and hand `1 / replicas` of it to the optimizer (one extra all-reduce per
+        step). Under `mixed_float16` the loss is scaled by the optimizer (a
+        `LossScaleOptimizer`, added by `compile`) and the clipping threshold with it.
+        """
         import tensorflow as tf
 
         pianoroll, mask = self._unpack(data)
         self.spec.check_roll(pianoroll, batched=True, name="training batch")
+        share = _replica_share(mask)
         with tf.GradientTape() as tape:
             loss, step_log_p, track_log_p, probs = self._scores(pianoroll, mask, True, likelihood=self.exact_likelihood)
-            total = loss + (ops.sum(self.losses) if self.losses else 0.0)
+            extra = ops.sum(self.losses) if self.losses else 0.0
+            if share is None:
+                objective = loss + extra
+            else:
+                objective = _shared(loss, share) + extra / share.replicas
+            scaled = self.optimizer.scale_loss(objective)
         variables = self.trainable_variables
         # Weights a configuration does not use (an estimator's own biases, replaced by the RNN's
         # conditional biases) get zero gradients, so the optimizer always tracks every trainable
         # variable and its state reloads from a checkpoint.
-        grads = [tf.zeros_like(v) if g is None else g for g, v in zip(tape.gradient(total, variables), variables)]
-        if self.clip_norm is not None:
-            grads, _ = tf.clip_by_global_norm(grads, self.clip_norm)
+        grads = [tf.zeros_like(v) if g is None else g for g, v in zip(tape.gradient(scaled, variables), variables)]
+        grads = self._clip_global(grads)
         self.optimizer.apply_gradients(zip(grads, variables))
-        return self._update_metrics(loss, step_log_p, track_log_p, probs, pianoroll, mask)
+        logs = self._update_metrics(_global_loss(loss, share), step_log_p, track_log_p, probs, pianoroll, mask)
+        return _step_logs(logs)
+
+    def _clip_global(self, grads: list) -> list:
+        """Clip the gradients of all replicas together by their global norm (no-op without `clip_norm`).
+
+        With several replicas the gradients are all-reduced (summed) first and `1 / replicas` of
+        the clipped sum is returned: the optimizer's own all-reduce adds the replicas' copies back
+        up, so every replica applies the same, clipped global gradient. Gradients are also summed
+        here when the optimizer scales the loss (float16), so that every replica's finiteness
+        check sees the same gradients.
+        """
+        import tensorflow as tf
+
+        context = tf.distribute.get_replica_context()
+        replicas = 1 if context is None else context.num_replicas_in_sync
+        loss_scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
+        if self.clip_norm is None and not (loss_scaled and replicas > 1):
+            return grads
+        if replicas > 1:
+            grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        if self.clip_norm is not None:
+            # The gradients of a scaled loss are scaled: clip(s * g, s * c) = s * clip(g, c).
+            grads, _ = tf.clip_by_global_norm(grads, self.clip_norm * self.optimizer.scale_loss(1.0))
+        if replicas > 1:
+            grads = [g / replicas for g in grads]
+        return grads
 
     def test_step(self, data):
         pianoroll, mask = self._unpack(data)
         self.spec.check_roll(pianoroll, batched=True, name="evaluation batch")
+        share = _replica_share(mask)
         loss, step_log_p, track_log_p, probs = self._scores(pianoroll, mask, False, likelihood=True)
-        return self._update_metrics(loss, step_log_p, track_log_p, probs, pianoroll, mask)
+        logs = self._update_metrics(_global_loss(loss, share), step_log_p, track_log_p, probs, pianoroll, mask)
+        return _step_logs(logs)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras (3.15) builds a model created in a strategy scope from the first distributed batch
+        # averaged over the replicas, which fails when the batch does not split evenly (an AddN of
+        # unequal shapes) and under MultiWorkerMirroredStrategy (a PerReplica it cannot convert).
+        # MultINN models create every weight at construction: only the optimizer may be left to
+        # build, in the strategy's scope, before the first step.
+        if self._distribute_strategy is not None and self.optimizer is not None and not self.optimizer.built:
+            with self._distribute_strategy.scope():
+                self.optimizer.build(self.trainable_variables)
 
     def call(self, pianoroll, training: bool = False):
         """Teacher-forced note probabilities `p(x_t | x_<t)` (thresholded for frame metrics): `[B, T, P, K]`."""
@@ -464,7 +602,9 @@ class MultINN(keras.Model):
         import tensorflow as tf
 
         primer_steps = primer.shape[1]
-        states = self._initial_states(batch_size)
+        # The recurrent layers keep their states in the model's compute dtype (16 bits under a
+        # mixed policy): the loop variables must keep one dtype.
+        states = tf.nest.map_structure(lambda s: ops.cast(s, self.compute_dtype), self._initial_states(batch_size))
         frames = tf.TensorArray(tf.float32, size=total)
         previous = tf.zeros((batch_size, self.num_pitches, self.num_tracks))
         primer_padded = tf.pad(primer, [[0, 0], [0, total - primer_steps], [0, 0], [0, 0]])

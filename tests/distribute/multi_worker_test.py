@@ -1,0 +1,106 @@
+"""`multinn train --strategy multi-worker` with 2 worker processes on 127.0.0.1 (TF_CONFIG)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from multinn import datasets
+from multinn.cli.evaluate import evaluation_pipeline
+from multinn.data import make_tf_dataset
+from multinn.presets import load_pretrained
+
+TIMEOUT = 420  # seconds for the whole run; the workers are killed after that
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports the system has free now (bound to port 0, then released)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def train_command(data_file, out) -> list[str]:
+    return [
+        sys.executable, "-m", "multinn", "train", "--strategy", "multi-worker", "--mode", "joint",
+        "--data", "bach-satb", "--data-file", str(data_file), "--max-pieces", "6", "--rnn-units", "8",
+        "--num-hidden", "4", "--batch-size", "4", "--crop-beats", "4", "--epochs", "2", "--sample-every", "2",
+        "--out", str(out),
+    ]  # fmt: skip
+
+
+def run_two_workers(data_file, root):
+    """Both workers' (return code, output) and their --out directories (one per worker, as on two
+    machines without a shared filesystem)."""
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+    outs = [root / "chief-out", root / "worker1-out"]
+    processes = []
+    for index, out in enumerate(outs):
+        env = dict(
+            os.environ,
+            TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+            TF_CPP_MIN_LOG_LEVEL="2",
+            # One thread per worker: two TensorFlow processes on a small CPU otherwise starve the
+            # coordination service's heartbeats.
+            TF_NUM_INTRAOP_THREADS="1",
+            TF_NUM_INTEROP_THREADS="1",
+        )
+        processes.append(
+            subprocess.Popen(
+                train_command(data_file, out), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+        )
+    results = []
+    try:
+        for process in processes:
+            output, _ = process.communicate(timeout=TIMEOUT)
+            results.append((process.returncode, output))
+    except subprocess.TimeoutExpired:
+        for process in processes:
+            process.kill()
+        outputs = [process.communicate()[0][-2000:] for process in processes]
+        pytest.fail(f"the workers did not finish in {TIMEOUT} s:\n" + "\n---\n".join(outputs))
+    return results, outs
+
+
+@pytest.mark.large
+def test_two_workers_train_only_the_chief_writes_and_its_checkpoint_loads_on_one_device(bach_satb_path, tmp_path):
+    import keras
+
+    import multinn.models  # noqa: F401  (registers the classes load_model looks up)
+
+    results, (chief_out, worker_out) = run_two_workers(bach_satb_path, tmp_path)
+    (chief_rc, chief_output), (worker_rc, worker_output) = results
+    assert chief_rc == 0, chief_output[-3000:]
+    assert worker_rc == 0, worker_output[-3000:]
+    for output in (chief_output, worker_output):
+        assert "epoch 1/2" in output and "epoch 2/2" in output
+    assert "preset written to" in chief_output
+    assert "worker 1 done; the chief writes the run to its --out" in worker_output
+    assert not worker_out.exists()  # the non-chief wrote nothing (its temporary directory is gone)
+    for path in ("checkpoints/last.keras", "checkpoints/best.weights.h5", "state.json", "preset/config.json",
+                 "samples/epoch-0002.mid"):  # fmt: skip
+        assert (chief_out / path).is_file(), path
+    assert any((chief_out / "logs").rglob("events.out.tfevents.*"))
+    state = json.loads((chief_out / "state.json").read_text())
+    assert state["completed_epochs"] == 2 and len(state["history"]["val_nll"]) == 2
+    assert state["options"]["strategy"] == "multi-worker"
+
+    valid = datasets.load("bach-satb", split="valid", path=bach_satb_path).subset(range(6))
+    # The preset (the best epoch's weights): the valid NLL the chief recorded at the end.
+    preset = load_pretrained(chief_out / "preset")
+    logs = preset.evaluate(evaluation_pipeline(valid, 4), return_dict=True, verbose=0)
+    assert logs["nll"] == pytest.approx(state["metrics"]["valid"]["nll"], abs=1e-4)
+    # The last checkpoint (epoch 2, optimizer included): the val_nll of epoch 2, same pipeline as fit.
+    last = keras.saving.load_model(chief_out / "checkpoints" / "last.keras")
+    assert int(last.optimizer.iterations) == 4  # 2 epochs of 2 global batches (6 pieces, batch 4)
+    logs = last.evaluate(make_tf_dataset(valid, 4, shuffle=False), return_dict=True, verbose=0)
+    assert logs["nll"] == pytest.approx(state["history"]["val_nll"][-1], abs=1e-4)
