@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 
+from multinn.metrics.musical import __all__ as _musical_all
 from multinn.metrics.musical import (
     METRIC_INFO,
     SCALES,
@@ -32,24 +33,7 @@ _LAZY = {
     "evaluate_samples": "multinn.metrics.sample_metrics",
 }
 
-__all__ = [
-    "FrameMetrics",
-    "METRIC_INFO",
-    "SCALES",
-    "compare_metrics",
-    "default_min_length",
-    "drum_pattern_rate",
-    "empty_bar_rate",
-    "evaluate_samples",
-    "frame_precision_recall_f1",
-    "in_scale_rate",
-    "musical_metrics",
-    "polyphonic_rate",
-    "qualified_note_rate",
-    "tonal_distance",
-    "used_pitch_classes",
-    "used_pitches",
-]
+__all__ = sorted([*_musical_all, *_LAZY])
 
 
 def __getattr__(name: str):
