@@ -148,6 +148,21 @@ def task_of(strategy: "tf.distribute.Strategy | None" = None) -> tuple[str | Non
     return resolver.task_type, resolver.task_id
 
 
+def num_workers(strategy: "tf.distribute.Strategy | None" = None) -> int:
+    """Machines (input pipelines) of a multi-worker run: its `"chief"` and `"worker"` tasks; 1 otherwise.
+
+    Args:
+        strategy: The strategy; `None`: the current one (`tf.distribute.get_strategy()`).
+    """
+    import tensorflow as tf
+
+    strategy = tf.distribute.get_strategy() if strategy is None else strategy
+    if task_of(strategy)[0] is None:
+        return 1
+    cluster = strategy.cluster_resolver.cluster_spec().as_dict()
+    return max(1, sum(len(cluster.get(kind, ())) for kind in ("chief", "worker")))
+
+
 def is_chief(strategy: "tf.distribute.Strategy | None" = None) -> bool:
     """Whether this process writes the outputs of a run: always, except on the non-chief workers
     of a multi-worker run.

@@ -83,7 +83,7 @@ def pretraining_data(train, seed: int, max_frames: int = 100_000):
 
 
 def build_model(options: dict, spec):
-    """A fresh, compiled model from the command-line options."""
+    """A fresh, compiled model from the command-line options; its initial weights follow `--seed`."""
     import keras
 
     from multinn.models import MODES
@@ -99,6 +99,7 @@ def build_model(options: dict, spec):
         from multinn.distribute import precision_policy
 
         kwargs["dtype"] = precision_policy(options["mixed_precision"])
+    keras.utils.set_random_seed(options["seed"])  # the initial weights (Python, NumPy and TF seeds)
     try:
         model = MODES[options["mode"]](spec, **kwargs)
     except ValueError as exc:
@@ -108,6 +109,48 @@ def build_model(options: dict, spec):
     # lazily on the variables that get gradients, its state would not load back on --resume.
     model.optimizer.build(model.trainable_variables)
     return model
+
+
+def input_sharding(choice: str, data: str, strategy) -> str:
+    """`--input-sharding` resolved: `"files"` (per-worker shard files) or `"data"` (every worker reads all)."""
+    if choice == "files" and data != "shards":
+        raise MultinnError(
+            "--input-sharding files needs --data shards (shard files to split over the workers; "
+            "write them with `multinn data prepare --shards`)"
+        )
+    from multinn.distribute import num_workers
+
+    if choice == "auto":
+        choice = "files" if data == "shards" else "data"
+    return "files" if choice == "files" and num_workers(strategy) > 1 else "data"  # one machine: nothing to split
+
+
+def per_worker_files(split, batch_size: int, pipeline: dict, strategy, console):
+    """The training input of a multi-worker run from shards: each worker streams only its own shard
+    files (`ShardedSplit.tf_dataset(input_context=...)`), repeated, in per-replica batches."""
+    from multinn.distribute import num_workers
+
+    workers = num_workers(strategy)
+    if len(split.shards) < workers:
+        raise DatasetError(
+            f"the train split has {len(split.shards)} shard file(s) for {workers} workers; prepare smaller "
+            "shards (--shard-size) so that every worker gets files, or use --input-sharding data"
+        )
+    contexts = []
+
+    def train_input(context):
+        contexts.append(context)
+        per_replica = context.get_per_replica_batch_size(batch_size)
+        return split.tf_dataset(per_replica, repeat=True, drop_remainder=True, input_context=context, **pipeline)
+
+    dataset = strategy.distribute_datasets_from_function(train_input)
+    for context in contexts:
+        files = split.worker_files(context.num_input_pipelines, context.input_pipeline_id)
+        console.print(
+            f"input pipeline {context.input_pipeline_id + 1} of {context.num_input_pipelines} streams "
+            f"{len(files)} of {len(split.shards)} train shard files: {', '.join(f.name for f in files)}"
+        )
+    return dataset
 
 
 def evaluate_splits(model, splits: dict, names, batch_size: int, console) -> dict:
@@ -247,6 +290,15 @@ def evaluate_splits(model, splits: dict, names, batch_size: int, console) -> dic
     "(docs/distributed.md). --batch-size is the global batch.",
 )
 @click.option(
+    "--input-sharding",
+    type=click.Choice(["auto", "files", "data"]),
+    default="auto",
+    show_default=True,
+    help="How a multi-worker run splits the training data: files (each worker streams only its own "
+    "shard files; --data shards), data (every worker reads all of it and keeps its share of each "
+    "batch). auto: files for --data shards, else data.",
+)
+@click.option(
     "--mixed-precision",
     type=click.Choice(["auto", "mixed_float16", "mixed_bfloat16"]),
     is_flag=False,
@@ -277,6 +329,8 @@ def train(ctx: click.Context, **options) -> None:
 
     out: Path = options["out"]
     err = stderr_console()
+    if options["input_sharding"] == "files" and options["data"] != "shards":
+        input_sharding("files", options["data"], None)  # the user error, before TensorFlow starts
     if options["mixed_precision"] == "auto" and not options["resume"]:
         from multinn.distribute import precision_policy
 
@@ -368,12 +422,15 @@ def _train(ctx: click.Context, options: dict, state: dict, run_dir: Path, out: P
     crop = options["crop_beats"]
     crop = DEFAULT_CROP_BEATS.get(options["data"], 16) if crop is None else (crop or None)
     batch = options["batch_size"]
-    train_ds = make_tf_dataset(
-        splits["train"], batch, crop_beats=crop, transpose=options["transpose"], seed=options["seed"] + completed
-    )
-    valid_ds = make_tf_dataset(splits["valid"], batch, shuffle=False)
-    # Multi-worker: every worker builds the same seeded batches and keeps its replicas' share.
-    train_ds, valid_ds = with_auto_shard_policy(train_ds), with_auto_shard_policy(valid_ds)
+    steps_per_epoch = None
+    pipeline = dict(crop_beats=crop, transpose=options["transpose"], seed=options["seed"] + completed)
+    if input_sharding(options["input_sharding"], options["data"], strategy) == "files":
+        train_ds = per_worker_files(splits["train"], batch, pipeline, strategy, err)
+        steps_per_epoch = math.ceil(len(splits["train"]) / batch)  # the workers' files hold different numbers
+    else:
+        # Every worker builds the same seeded global batches and keeps its replicas' share.
+        train_ds = with_auto_shard_policy(make_tf_dataset(splits["train"], batch, **pipeline))
+    valid_ds = with_auto_shard_policy(make_tf_dataset(splits["valid"], batch, shuffle=False))
     epochs = options["epochs"]
     early = ResumableEarlyStopping(options["patience"], state.get("best_val_nll"), state.get("wait", 0),
                                    max(state.get("best_epoch", 1) - 1, 0))  # fmt: skip
@@ -390,7 +447,7 @@ def _train(ctx: click.Context, options: dict, state: dict, run_dir: Path, out: P
         err.print(f"{completed} epochs already done (--epochs {epochs}); nothing left to train")
     else:
         model.fit(train_ds, validation_data=valid_ds, epochs=epochs, initial_epoch=completed, callbacks=callbacks,
-                  shuffle=False, verbose=0)  # fmt: skip
+                  shuffle=False, steps_per_epoch=steps_per_epoch, verbose=0)  # fmt: skip
 
     best = out / BEST_CHECKPOINT
     if best.is_file():

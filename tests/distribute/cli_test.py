@@ -3,6 +3,10 @@
 import json
 
 import keras
+import numpy as np
+
+from multinn.cli.train import build_model
+from multinn.cli.common import load_spec
 
 from tests.cli.conftest import assert_user_error, invoke
 
@@ -21,6 +25,26 @@ def test_bad_tf_config_is_a_user_error(tmp_path, monkeypatch):
     monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}')
     result = invoke("train", "--data", "bach-satb", "--strategy", "multi-worker", "--out", tmp_path / "run")
     assert_user_error(result, "TF_CONFIG task index 3 is out of range for the 1 'worker' task(s)")
+
+
+def test_input_sharding_files_needs_shards(tmp_path):
+    result = invoke("train", "--data", "bach-satb", "--input-sharding", "files", "--out", tmp_path / "run")
+    assert_user_error(result, "--input-sharding files needs --data shards")
+    assert not (tmp_path / "run").exists()
+
+
+def test_seed_sets_the_initial_weights():
+    options = dict(mode="feedback", encoder="pass", encoder_units=None, generator="nade", rnn_units=[6], num_hidden=4,
+                   dropout=0.0, feedback="dense", feedback_units=[5], lr=1e-3, mixed_precision=None)  # fmt: skip
+    spec = load_spec("bach-satb")
+
+    def weights(seed):
+        return build_model(dict(options, seed=seed), spec).get_weights()
+
+    first, again, other = weights(3), weights(3), weights(4)
+    assert len(first) > 4
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert any(a.size > 1 and not np.array_equal(a, b) for a, b in zip(first, other))
 
 
 def test_a_mirrored_mixed_precision_run_resumes_on_the_default_strategy_and_back(bach_satb_path, tmp_path):
