@@ -105,7 +105,6 @@ def check_run(results, chief_out, worker_out, valid, train_steps):
     assert logs["nll"] == pytest.approx(state["history"]["val_nll"][-1], abs=1e-4)
 
 
-@pytest.mark.large
 def test_two_workers_train_from_memory(bach_satb_path, tmp_path):
     data = ["--data", "bach-satb", "--data-file", str(bach_satb_path), "--max-pieces", "6"]
     results, (chief_out, worker_out) = run_two_workers(data, tmp_path)
