@@ -111,15 +111,20 @@ def build_model(options: dict, spec):
     return model
 
 
-def input_sharding(choice: str, data: str, strategy) -> str:
-    """`--input-sharding` resolved: `"files"` (per-worker shard files) or `"data"` (every worker reads all)."""
+def check_input_sharding(choice: str, data: str) -> None:
+    """`--input-sharding files` needs shard files to split over the workers."""
     if choice == "files" and data != "shards":
         raise MultinnError(
             "--input-sharding files needs --data shards (shard files to split over the workers; "
             "write them with `multinn data prepare --shards`)"
         )
+
+
+def input_sharding(choice: str, data: str, strategy) -> str:
+    """`--input-sharding` resolved: `"files"` (per-worker shard files) or `"data"` (every worker reads all)."""
     from multinn.distribute import num_workers
 
+    check_input_sharding(choice, data)
     if choice == "auto":
         choice = "files" if data == "shards" else "data"
     return "files" if choice == "files" and num_workers(strategy) > 1 else "data"  # one machine: nothing to split
@@ -329,8 +334,7 @@ def train(ctx: click.Context, **options) -> None:
 
     out: Path = options["out"]
     err = stderr_console()
-    if options["input_sharding"] == "files" and options["data"] != "shards":
-        input_sharding("files", options["data"], None)  # the user error, before TensorFlow starts
+    check_input_sharding(options["input_sharding"], options["data"])  # before TensorFlow starts
     if options["mixed_precision"] == "auto" and not options["resume"]:
         from multinn.distribute import precision_policy
 
