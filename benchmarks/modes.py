@@ -32,13 +32,10 @@ import platform
 import time
 from pathlib import Path
 
-MODES = {
-    "joint": ("joint", {}),
-    "composer": ("composer", {}),
-    "jamming": ("jamming", {}),
-    "feedback-dense": ("feedback", {"feedback": "dense", "feedback_units": [64]}),
-    "feedback-rnn": ("feedback", {"feedback": "rnn", "feedback_units": [64]}),
-}
+from models import MODES as MODEL_BENCHMARK_MODES  # benchmarks/models.py, beside this script
+
+MODES = {name: mode for name, mode in MODEL_BENCHMARK_MODES.items() if name != "joint-rbm"}
+"""The compared modes: benchmarks/models.py's NADE configurations (name: (mode, model options))."""
 GAP_COLUMNS = ("empty_bar_rate", "used_pitches", "used_pitch_classes", "polyphonic_rate", "in_scale_rate")
 
 
