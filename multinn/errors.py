@@ -27,3 +27,8 @@ class DatasetError(MultinnError):
 
 class ChecksumError(DatasetError):
     """A downloaded or cached file does not have the expected SHA-256 digest."""
+
+
+class GenerationError(MultinnError, ValueError):
+    """A generation request that cannot be served: a temperature that is not a finite number >= 0,
+    or a length whose arrays would not fit in this machine's memory."""

@@ -92,9 +92,7 @@ def plot(
     rows = x[:, low - spec.lowest_pitch : high - spec.lowest_pitch + 1]
     lane_height = float(np.clip((high - low + 1) / 14, 1.0, 3.0))
     width = float(np.clip(steps / (2 * spec.steps_per_beat), 6.0, 24.0))
-    fig, axes = plt.subplots(
-        tracks, 1, figsize=(width, lane_height * tracks + 0.7), sharex=True, squeeze=False
-    )
+    fig, axes = plt.subplots(tracks, 1, figsize=(width, lane_height * tracks + 0.7), sharex=True, squeeze=False)
     for k, ax in enumerate(axes[:, 0]):
         color = TRACK_COLORS[k % len(TRACK_COLORS)]
         image = np.zeros((high - low + 1, steps, 4), np.float32)

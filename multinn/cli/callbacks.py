@@ -4,7 +4,6 @@ atomic checkpoints, MIDI samples. Imported only inside commands (it imports Kera
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import tempfile
@@ -13,24 +12,8 @@ from pathlib import Path
 
 import keras
 
-from multinn.utils.io import atomic_write
-
-STATE_FILE = "state.json"
-LAST_CHECKPOINT = Path("checkpoints") / "last.keras"
-BEST_CHECKPOINT = Path("checkpoints") / "best.weights.h5"
-
-
-def read_state(out: Path) -> dict:
-    """The run state of a training directory (`{}` when there is none)."""
-    path = out / STATE_FILE
-    if not path.is_file():
-        return {}
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def write_state(out: Path, state: dict) -> None:
-    with atomic_write(out / STATE_FILE, "w") as f:
-        f.write(json.dumps(state, indent=2) + "\n")
+from multinn.cli.run_state import best_name, checkpoint_name, prune_run, record_file, write_state
+from multinn.utils.io import default_file_mode
 
 
 def save_model_atomically(model: keras.Model, path: Path) -> None:
@@ -45,6 +28,9 @@ def save_model_atomically(model: keras.Model, path: Path) -> None:
             model.save_weights(tmp, overwrite=True)
         else:
             model.save(tmp, overwrite=True)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())  # on disk before it is named, so a commit never names a lost file
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -138,13 +124,15 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
 
 
 class RunCheckpoint(keras.callbacks.Callback):
-    """After every epoch: the full model (optimizer state included) to `checkpoints/last.keras`,
-    the weights of the best one by `val_nll` to `checkpoints/best.weights.h5`, and `state.json` (epochs done, best
-    `val_nll`, patience counter, history, training time), each written atomically.
+    """After every epoch, commit the run: `checkpoints/epoch-NNNN.keras` (the full model, optimizer
+    state included), `checkpoints/best-NNNN.weights.h5` when `val_nll` improves, then `state.json`
+    (one atomic replace naming both files with their digests and the optimizer step, with the
+    history, the early-stopping counters and the training time); then the files of earlier epochs
+    are deleted. See `multinn.cli.run_state`.
 
     Args:
         out: The training directory.
-        state: The run state so far (updated in place).
+        state: The run state so far (replaced by each commit).
         early_stopping: The early-stopping callback, whose counters are saved with the state.
     """
 
@@ -158,20 +146,27 @@ class RunCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = {k: float(v) for k, v in (logs or {}).items()}
-        state = self.state
+        done = epoch + 1
+        state = dict(self.state)
+        history = {k: list(v) for k, v in state["history"].items()}
         for key, value in logs.items():
-            state.setdefault("history", {}).setdefault(key, []).append(value)
-        current = logs.get("val_nll")
-        best = state.get("best_val_nll")
-        if current is not None and math.isfinite(current) and (best is None or current < best):
-            state["best_val_nll"], state["best_epoch"] = current, epoch + 1
-            save_model_atomically(self.model, self.out / BEST_CHECKPOINT)
-        save_model_atomically(self.model, self.out / LAST_CHECKPOINT)
-        state["completed_epochs"] = epoch + 1
+            history.setdefault(key, []).append(value)
+        state["history"] = history
+        current, best = logs.get("val_nll"), state.get("best")
+        if current is not None and math.isfinite(current) and (best is None or current < best["val_nll"]):
+            save_model_atomically(self.model, self.out / best_name(done))
+            state["best"] = record_file(self.out, best_name(done), done, val_nll=current)
+        save_model_atomically(self.model, self.out / checkpoint_name(done))
+        iterations = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        state["checkpoint"] = record_file(self.out, checkpoint_name(done), done, optimizer_iterations=iterations)
+        state["completed_epochs"] = done
         state["wait"] = int(self.early_stopping.wait)
         state["stopped_early"] = bool(self.model.stop_training)
-        state["training_seconds"] = state.get("training_seconds", 0.0) + time.perf_counter() - self._start
-        write_state(self.out, state)
+        state["training_seconds"] = state["training_seconds"] + time.perf_counter() - self._start
+        write_state(self.out, state)  # the commit
+        self.state.clear()
+        self.state.update(state)
+        prune_run(self.out, state)
 
 
 class MidiSamples(keras.callbacks.Callback):

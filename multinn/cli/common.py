@@ -30,10 +30,69 @@ def stderr_console():
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def quiet_tensorflow() -> None:
-    """Keep TensorFlow's C++ start-up chatter off the terminal (call before importing it)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+VERBOSE_ENV = "MULTINN_VERBOSE"
+"""Set to 1 (or pass `multinn --verbose`) to see TensorFlow's own log lines."""
+
+
+def verbose() -> bool:
+    """Whether TensorFlow's own log lines are shown (`multinn --verbose` or `MULTINN_VERBOSE=1`)."""
+    return os.environ.get(VERBOSE_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def configure_tensorflow_logging() -> None:
+    """Choose the backend and TensorFlow's C++ log level before anything imports TensorFlow: only
+    fatal errors unless verbose (a user's own `TF_CPP_MIN_LOG_LEVEL` wins)."""
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if not verbose():
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+_TENSORFLOW_STARTED = False
+
+
+def quiet_tensorflow() -> None:
+    """Import Keras and TensorFlow and find the devices without their start-up chatter on the terminal.
+
+    TensorFlow's C++ core writes lines to file descriptor 2 before its log level applies (absl's
+    "All log messages before absl::InitializeLog()", oneDNN and CUDA notes, `cuInit` failures on
+    machines without a GPU). They are written to a temporary file instead, which is shown if the
+    import fails. Verbose (`multinn --verbose`, `MULTINN_VERBOSE=1`): nothing is hidden.
+    """
+    global _TENSORFLOW_STARTED
+    configure_tensorflow_logging()
+    if _TENSORFLOW_STARTED:
+        return
+    if verbose():
+        import keras  # noqa: F401
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+        _TENSORFLOW_STARTED = True
+        return
+    import logging
+    import sys
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import keras  # noqa: F401
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # initialises the platforms (the cuInit line)
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    for name in ("tensorflow", "absl"):  # Python-side warnings of TensorFlow (e.g. retracing notes)
+        logging.getLogger(name).setLevel(logging.ERROR)
+    _TENSORFLOW_STARTED = True
 
 
 def parse_units(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:

@@ -185,9 +185,13 @@ def prepare(path: str, name: str, spec_value: str | None, out: Path | None, shar
             table.add_row(file, reason)
         console.print(table)
     if out:
-        for split, ds in splits.items():
-            ds.save(out / f"{split}.npz")
-        spec.save(out / "spec.json")
+        from multinn.utils.io import all_or_none
+
+        names = [f"{split}.npz" for split in splits] + ["spec.json"]
+        with all_or_none([out / name for name in names]) as staged:  # all four files or none
+            for ds, path in zip(splits.values(), staged, strict=False):
+                ds.save(path)
+            spec.save(staged[-1])
         console.print(f"wrote {out}/train.npz, valid.npz, test.npz, spec.json")
     if shards is not None:
         from multinn.data import write_shards

@@ -76,9 +76,7 @@ def recorded_nll(source: str, data: str, split: str) -> float | None:
     help="Also generate N samples and compare their musical metrics with the split's.",
 )
 @click.option("--steps", type=click.IntRange(1), help="Steps per sample (with --samples) [default: 16 bars].")
-@click.option(
-    "--temperature", type=click.FloatRange(0), default=1.0, show_default=True, help="Sampling temperature."
-)
+@click.option("--temperature", type=click.FloatRange(0), default=1.0, show_default=True, help="Sampling temperature.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the samples.")
 @click.option("--no-nll", is_flag=True, help="Skip the likelihood (with --samples: musical metrics only).")
 @click.option("--max-pieces", type=click.IntRange(1), hidden=True, help="Use only the first N pieces.")

@@ -32,15 +32,20 @@ class MultinnGroup(click.Group):
 
 @click.group(cls=MultinnGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="multinn", prog_name="multinn")
-def main() -> None:
+@click.option("--verbose", is_flag=True, help="Also show TensorFlow's own log lines (or set MULTINN_VERBOSE=1).")
+def main(verbose: bool) -> None:
     """multinn: multi-track polyphonic music generation (MultINN on Keras 3).
 
     Sample music from bundled models, train the four MultINN modes on your own MIDI or on
     JSB Chorales / LPD-5, and evaluate them.
     """
-    from multinn.cli.common import quiet_tensorflow
+    import os
 
-    quiet_tensorflow()
+    from multinn.cli.common import VERBOSE_ENV, configure_tensorflow_logging
+
+    if verbose:
+        os.environ[VERBOSE_ENV] = "1"
+    configure_tensorflow_logging()
 
 
 def _register() -> None:

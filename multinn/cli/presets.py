@@ -1,8 +1,9 @@
-"""`multinn presets list | info NAME | download NAME`."""
+"""`multinn presets list | info NAME | download NAME | verify [NAME|DIR]... | seal DIR`."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -11,7 +12,7 @@ from multinn.cli.common import format_bytes, stdout_console
 
 @click.group()
 def presets() -> None:
-    """List, describe and download pretrained models."""
+    """List, describe, download, verify and seal pretrained models."""
 
 
 @presets.command("list")
@@ -71,3 +72,69 @@ def download(name: str) -> None:
     directory = download_preset(name)
     where = "bundled with the package, nothing to download" if entry.bundled else "downloaded and verified"
     stdout_console().print(f"{name}: {where}: {directory}")
+
+
+@presets.command()
+@click.argument("names", nargs=-1, metavar="[NAME|DIR]...")
+def verify(names: tuple[str, ...]) -> None:
+    """Check presets (names or directories) as every load does.
+
+    Each file must match manifest.json (size and SHA-256); the class, spec and weight shapes
+    recorded in model.weights.h5 must be those of config.json; the model is built, its weights
+    are loaded and must be finite. Without arguments, every bundled preset and every downloaded
+    one is checked.
+
+    \b
+    Examples:
+      multinn presets verify
+      multinn presets verify runs/satb/preset
+    """
+    from multinn.cli.common import stderr_console
+    from multinn.errors import MultinnError
+    from multinn.presets import PRESETS, list_presets, resolve_preset, verify_preset
+
+    if not names:
+        names = tuple(name for name in list_presets() if PRESETS[name].is_available())
+    console, err = stdout_console(), stderr_console()
+    failed = []
+    for name in names:
+        try:
+            manifest = verify_preset(resolve_preset(name))
+        except MultinnError as exc:
+            if len(names) == 1:
+                raise
+            err.print(f"{name}: FAILED: {exc}", markup=False)
+            failed.append(name)
+            continue
+        size = sum(entry["size"] for entry in manifest["files"].values())
+        console.print(f"{name}: OK ({len(manifest['files'])} files, {format_bytes(size)}, match manifest.json)")
+    if failed:
+        raise MultinnError(f"{len(failed)} of {len(names)} presets failed verification: {', '.join(failed)}")
+
+
+@presets.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), metavar="DIR")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Also re-seal a preset whose files no longer match its manifest, or whose weights record another "
+    "class or spec (for files changed on purpose; a preset that does not load is still refused).",
+)
+def seal(directory: Path, force: bool) -> None:
+    """Seal a preset written before manifests existed, so it loads.
+
+    The model is built from config.json and the weights are loaded into it (their arrays must be
+    the model's weights, every value finite); then model.weights.h5 records the class, spec and
+    weight shapes (its weight arrays are kept byte for byte) and manifest.json, written last, the
+    SHA-256 digest and size of each file. Loading never seals; seal only presets whose files you
+    trust, since every later load verifies against the seal.
+
+    \b
+    Examples:
+      multinn presets seal runs/old/preset
+      multinn presets seal runs/edited/preset --force
+    """
+    from multinn.presets import seal_preset
+
+    written = seal_preset(directory, force=force)
+    stdout_console().print(f"{directory}: {'sealed' if written else 'already sealed; its files match manifest.json'}")

@@ -66,6 +66,31 @@ def read_fixed_track(path: str, spec, track: str):
     return roll[..., 0]
 
 
+def write_outputs(rolls, spec, out: Path, plot: Path | None, tempo: float, caption: str, done=None) -> list[Path]:
+    """Write each roll as a MIDI file (and a picture with `plot`), numbered like `numbered`: all of
+    them or none (`multinn.utils.io.all_or_none`).
+
+    Returns:
+        The MIDI files written.
+    """
+    from multinn.data import write_midi
+    from multinn.utils.io import all_or_none
+
+    count = len(rolls)
+    paths = [numbered(out, i, count) for i in range(count)]
+    pictures = [numbered(plot, i, count) for i in range(count)] if plot else []
+    with all_or_none(paths + pictures) as staged:
+        for i, roll in enumerate(rolls):
+            write_midi(roll, staged[i], spec, tempo=tempo)
+            if plot:
+                from multinn.plotting import plot as plot_roll
+
+                plot_roll(roll, spec, staged[count + i], title=f"{paths[i].name} ({caption})")
+            if done:
+                done(i)
+    return paths
+
+
 def _check_matplotlib() -> None:
     try:
         import matplotlib  # noqa: F401
@@ -82,10 +107,10 @@ def _check_matplotlib() -> None:
 )
 @click.option(
     "--temperature",
-    type=click.FloatRange(0),
+    type=float,
     default=1.0,
     show_default=True,
-    help="Sampling temperature (0: most likely notes, >1: wilder).",
+    help="Sampling temperature, a finite number >= 0 (0: most likely notes, >1: wilder).",
 )
 @click.option("--seed", type=int, help="Random seed: the same seed writes the same files [default: random, printed].")
 @click.option(
@@ -134,9 +159,11 @@ def sample(preset, model_dir, num, steps, beats, temperature, seed, primer, fixe
     import random
 
     from multinn.presets import DEFAULT_PRESET
+    from multinn.utils.checks import check_temperature
 
     if steps and beats:
         raise MultinnError("give --steps or --beats, not both")
+    check_temperature(temperature)  # before the model loads
     if plot:
         _check_matplotlib()
     for name in (primer, *(f.partition("=")[2] for f in fixed)):
@@ -172,6 +199,7 @@ def sample(preset, model_dir, num, steps, beats, temperature, seed, primer, fixe
             else:
                 steps = DEFAULT_BARS * spec.steps_per_bar
         total = primer_steps + steps
+        model.check_generation(total, num, temperature)  # before any array of that length exists
         import numpy as np
 
         for name, roll in fixed_rolls.items():
@@ -186,18 +214,8 @@ def sample(preset, model_dir, num, steps, beats, temperature, seed, primer, fixe
         rolls = model.generate(steps, primer=primer_roll, batch_size=num, temperature=temperature,
                                fixed_tracks=fixed_rolls or None, seed=seed)  # fmt: skip
         progress.update(task, description=f"writing {num} file(s)", total=num, completed=0)
-        from multinn.data import write_midi
-
-        written = []
-        for i, roll in enumerate(rolls):
-            path = numbered(out, i, num)
-            write_midi(roll, path, spec, tempo=tempo)
-            if plot:
-                from multinn.plotting import plot as plot_roll
-
-                plot_roll(roll, spec, numbered(plot, i, num), title=f"{path.name} ({source}, seed {seed})")
-            written.append(path)
-            progress.update(task, completed=i + 1)
+        written = write_outputs(rolls, spec, out, plot, tempo, f"{source}, seed {seed}",
+                                lambda i: progress.update(task, completed=i + 1))  # fmt: skip
 
     console = stdout_console()
     beats_total = total / spec.steps_per_beat

@@ -25,6 +25,8 @@ RUN_OPTIONS = (
     "feedback_units", "data", "spec", "batch_size", "lr", "crop_beats", "transpose", "seed", "max_pieces",
     "pretrain_epochs", "mixed_precision",
 )  # fmt: skip
+ADJUSTABLE_OPTIONS = ("patience", "sample_every")
+"""Options of the training loop that a resumed run keeps unless they are given again (then the new value is kept)."""
 
 
 def command_line(ctx: click.Context) -> str:
@@ -173,7 +175,9 @@ def evaluate_splits(model, splits: dict, names, batch_size: int, console) -> dic
         else:
             pipeline = evaluation_pipeline(ds, batch_size)
         logs = model.evaluate(
-            with_auto_shard_policy(pipeline), return_dict=True, verbose=0,
+            with_auto_shard_policy(pipeline),
+            return_dict=True,
+            verbose=0,
             callbacks=[EvaluationProgress(console, steps, f"evaluating {split}")],
         )
         out[split] = {k: float(v) for k, v in logs.items()}
@@ -330,7 +334,7 @@ def train(ctx: click.Context, **options) -> None:
       multinn train --mode composer --data bach-satb --epochs 30 --out runs/satb
       multinn train --mode composer --data bach-satb --epochs 60 --out runs/satb --resume
     """
-    from multinn.cli.callbacks import LAST_CHECKPOINT, read_state
+    from multinn.cli.run_state import CHECKPOINT_DIR, STATE_FILE, new_state, read_state
 
     out: Path = options["out"]
     err = stderr_console()
@@ -339,10 +343,10 @@ def train(ctx: click.Context, **options) -> None:
         from multinn.distribute import precision_policy
 
         options["mixed_precision"] = precision_policy("auto")  # the run records the policy it uses
-    state = read_state(out)
     if options["resume"]:
-        if not (out / LAST_CHECKPOINT).is_file() or not state:
-            raise MultinnError(f"{out} holds no run to resume ({LAST_CHECKPOINT} and state.json); drop --resume")
+        state = read_state(out)
+        if not state:
+            raise MultinnError(f"{out} holds no run to resume (no {STATE_FILE}); drop --resume")
         saved = state["options"]
         for key in RUN_OPTIONS:
             given = ctx.get_parameter_source(key) == click.core.ParameterSource.COMMANDLINE
@@ -353,18 +357,31 @@ def train(ctx: click.Context, **options) -> None:
                     f"drop {flag} or use a new --out"
                 )
             options[key] = saved.get(key)
+        for key in ADJUSTABLE_OPTIONS:  # kept unless given again; a new value is recorded
+            if ctx.get_parameter_source(key) != click.core.ParameterSource.COMMANDLINE and key in saved:
+                options[key] = saved[key]
+            saved[key] = options[key]
         options["data_file"] = options["data_file"] or saved.get("data_file")
-    elif (out / LAST_CHECKPOINT).exists():
+        state["commands"].append(command_line(ctx))
+    elif (out / STATE_FILE).exists() or (out / CHECKPOINT_DIR).exists():
         raise MultinnError(f"{out} already holds a training run; pass --resume to continue it, or choose another --out")
     else:
-        state = {"options": {k: (str(v) if isinstance(v, Path) else v) for k, v in options.items()}}
+        state = new_state(options, command_line(ctx))
     quiet_tensorflow()
     from multinn.distribute import chief_directory, get_strategy, replica_batch_size
 
     strategy = get_strategy(options["strategy"])  # first: a multi-worker strategy must precede other TensorFlow work
     replica_batch_size(options["batch_size"], strategy)
-    with chief_directory(out, strategy) as write_dir:  # non-chief workers write to a deleted temporary directory
-        _train(ctx, options, state, out, write_dir, strategy, err)
+    try:
+        with chief_directory(out, strategy) as write_dir:  # non-chief workers write to a deleted temporary directory
+            _train(ctx, options, state, out, write_dir, strategy, err)
+    except KeyboardInterrupt:
+        done = state["completed_epochs"]
+        err.print(
+            f"interrupted: {out} holds {done} completed epoch(s); continue with: "
+            f"multinn train --data {options['data']} --out {out} --resume"
+        )
+        raise SystemExit(130) from None
 
 
 def _train(ctx: click.Context, options: dict, state: dict, run_dir: Path, out: Path, strategy, err) -> None:
@@ -373,33 +390,36 @@ def _train(ctx: click.Context, options: dict, state: dict, run_dir: Path, out: P
     import keras
     import tensorflow as tf
 
-    from multinn.cli.callbacks import (
-        BEST_CHECKPOINT,
-        LAST_CHECKPOINT,
-        MidiSamples,
-        ResumableEarlyStopping,
-        RichProgress,
-        RunCheckpoint,
-        write_state,
-    )
+    from multinn.cli.callbacks import MidiSamples, ResumableEarlyStopping, RichProgress, RunCheckpoint
+    from multinn.cli.run_state import RunStateError, verified_file, write_state
     from multinn.data import make_tf_dataset
     from multinn.distribute import task_of, with_auto_shard_policy
     from multinn.presets import save_preset
 
     splits = load_splits(options["data"], options["data_file"], options["spec"], options["max_pieces"], err)
     spec = splits["train"].spec
-    completed = int(state.get("completed_epochs", 0))
-    if options["resume"]:
+    completed = state["completed_epochs"]
+    if completed:
         import multinn.models  # noqa: F401  (registers the model classes that load_model looks up)
 
+        record = state["checkpoint"]
         with strategy.scope():
-            model = keras.saving.load_model(run_dir / LAST_CHECKPOINT)
-        if out != run_dir and (run_dir / BEST_CHECKPOINT).is_file():  # a non-chief worker reads its own copy
-            (out / BEST_CHECKPOINT).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(run_dir / BEST_CHECKPOINT, out / BEST_CHECKPOINT)
+            model = keras.saving.load_model(verified_file(run_dir, record))
+        steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+        if "optimizer_iterations" in record and steps != record["optimizer_iterations"]:
+            raise RunStateError(
+                f"{run_dir / record['file']}: its optimizer is at step {steps}, but {run_dir}/state.json records "
+                f"{record['optimizer_iterations']}; the run cannot be resumed from it (train into a new --out)"
+            )
+        if out != run_dir and state["best"]:  # a non-chief worker reads its own copy
+            (out / state["best"]["file"]).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(verified_file(run_dir, state["best"]), out / state["best"]["file"])
         model.spec.check_compatible(spec, what=f"data ({options['data']})")
-        err.print(f"resuming {run_dir} after epoch {completed} (optimizer step {int(model.optimizer.iterations.numpy())})")
+        err.print(f"resuming {run_dir} after epoch {completed} (optimizer step {steps})")
+        write_state(out, state)  # the resuming command joins the run's history
     else:
+        if options["resume"]:
+            err.print(f"resuming {run_dir}: no epoch was completed; training starts again from the saved options")
         with strategy.scope():
             model = build_model(options, spec)
         # Pre-training runs on one device: under a strategy, on a copy built outside it that starts
@@ -436,8 +456,9 @@ def _train(ctx: click.Context, options: dict, state: dict, run_dir: Path, out: P
         train_ds = with_auto_shard_policy(make_tf_dataset(splits["train"], batch, **pipeline))
     valid_ds = with_auto_shard_policy(make_tf_dataset(splits["valid"], batch, shuffle=False))
     epochs = options["epochs"]
-    early = ResumableEarlyStopping(options["patience"], state.get("best_val_nll"), state.get("wait", 0),
-                                   max(state.get("best_epoch", 1) - 1, 0))  # fmt: skip
+    best = state["best"]
+    early = ResumableEarlyStopping(options["patience"], best and best["val_nll"], state["wait"],
+                                   best["epoch"] - 1 if best else 0)  # fmt: skip
     callbacks = [
         RichProgress(err, epochs, math.ceil(len(splits["train"]) / batch)),
         keras.callbacks.TensorBoard(log_dir=str(out / "logs")),
@@ -445,7 +466,7 @@ def _train(ctx: click.Context, options: dict, state: dict, run_dir: Path, out: P
         MidiSamples(out, options["sample_every"], 4 * spec.steps_per_bar),
         RunCheckpoint(out, state, early),
     ]
-    if state.get("stopped_early"):
+    if state["stopped_early"]:
         err.print(f"the run stopped early after epoch {completed}; nothing left to train")
     elif completed >= epochs:
         err.print(f"{completed} epochs already done (--epochs {epochs}); nothing left to train")
@@ -453,9 +474,8 @@ def _train(ctx: click.Context, options: dict, state: dict, run_dir: Path, out: P
         model.fit(train_ds, validation_data=valid_ds, epochs=epochs, initial_epoch=completed, callbacks=callbacks,
                   shuffle=False, steps_per_epoch=steps_per_epoch, verbose=0)  # fmt: skip
 
-    best = out / BEST_CHECKPOINT
-    if best.is_file():
-        model.load_weights(best)
+    if state["best"]:
+        model.load_weights(verified_file(out, state["best"]))
     metrics = evaluate_splits(model, splits, ("valid", "test"), batch, err)
     state["metrics"] = metrics
     write_state(out, state)
@@ -465,17 +485,15 @@ def _train(ctx: click.Context, options: dict, state: dict, run_dir: Path, out: P
         "data_file": Path(options["data_file"]).name if options["data_file"] else None,
         "split": "train",
         "validation": f"valid split, whole pieces; early stopping on val_nll (patience {options['patience']})",
-        "command": (state.get("commands") or [command_line(ctx)])[0],
-        "commands": state.setdefault("commands", []) + [command_line(ctx)],
-        "epochs": state.get("completed_epochs", 0),
-        "best_epoch": state.get("best_epoch"),
-        "stopped_early": bool(state.get("stopped_early")),
-        "training_seconds": round(state.get("training_seconds", 0.0), 1),
-        "options": {k: opts.get(k) for k in RUN_OPTIONS},
+        "command": state["commands"][0],
+        "commands": state["commands"],
+        "epochs": state["completed_epochs"],
+        "best_epoch": state["best"]["epoch"] if state["best"] else None,
+        "stopped_early": state["stopped_early"],
+        "training_seconds": round(state["training_seconds"], 1),
+        "options": {k: opts.get(k) for k in (*RUN_OPTIONS, *ADJUSTABLE_OPTIONS)},
         "metrics": metrics,
     }
-    state["commands"] = metadata["commands"]
-    write_state(out, state)
     preset = save_preset(model, out / "preset", metadata)
     if out != run_dir:
         task_type, task_id = task_of(strategy)

@@ -229,4 +229,3 @@ class PianorollSpec:
         diffs = self.differences(other)
         if diffs:
             raise SpecError(f"the {what} spec does not match: " + "; ".join(diffs))
-

@@ -243,8 +243,7 @@ class ShardWriter:
                 "frames": sum(s["frames"] for s in shards),
                 "notes": sum(s["notes"] for s in shards),
                 "longest": max((s["longest"] for s in shards), default=0),
-                "shards": [{k: s[k] for k in SHARD_KEYS}
-                           for s in shards],  # fmt: skip
+                "shards": [{k: s[k] for k in SHARD_KEYS} for s in shards],  # fmt: skip
             }
         from multinn import __version__
 

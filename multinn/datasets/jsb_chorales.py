@@ -53,7 +53,9 @@ def _read_json_splits(path: str) -> dict[str, list]:
     return data
 
 
-def _build(path: str, data: dict[str, list], spec: PianorollSpec, frame_coords, name: str) -> dict[str, PianorollDataset]:
+def _build(
+    path: str, data: dict[str, list], spec: PianorollSpec, frame_coords, name: str
+) -> dict[str, PianorollDataset]:
     """Turn JSON pieces into datasets; `frame_coords(frame) -> [(pitch, track), ...]` (may raise)."""
     out = {}
     for split in SPLITS:

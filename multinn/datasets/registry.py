@@ -75,7 +75,9 @@ register_dataset(
         read_jsb_chorales,
         JSB_CHORALES_SPEC,
         DataSource(
-            _JSB_REPO + "jsb-chorales-quarter.json", "jsb-chorales-quarter.json", 407200,
+            _JSB_REPO + "jsb-chorales-quarter.json",
+            "jsb-chorales-quarter.json",
+            407200,
             "2db9329f1881a1d3f49703ec556bf1d6f84b4f6c1d702c156536e93cf31e1c91",
         ),  # fmt: skip
     )
@@ -87,7 +89,9 @@ register_dataset(
         read_bach_satb,
         BACH_SATB_SPEC,
         DataSource(
-            _JSB_REPO + "Jsb16thSeparated.json", "Jsb16thSeparated.json", 1666444,
+            _JSB_REPO + "Jsb16thSeparated.json",
+            "Jsb16thSeparated.json",
+            1666444,
             "79294cc374f9252e95ef4b703161524c1c53dc1f712c236f00f1c1f5d54af5a7",
         ),  # fmt: skip
     )

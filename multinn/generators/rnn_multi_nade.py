@@ -89,7 +89,10 @@ class RNNMultiNADE(RNNEstimator):
 
     def sample_frame(self, outputs, temperature=1.0):
         return ops.concatenate(
-            [nade.sample(enc, dec, temperature=temperature)[0] for nade, (enc, dec) in zip(self.estimators, self.biases(outputs))],
+            [
+                nade.sample(enc, dec, temperature=temperature)[0]
+                for nade, (enc, dec) in zip(self.estimators, self.biases(outputs))
+            ],
             axis=-1,
         )
 

@@ -58,9 +58,16 @@ class RNNRBM(RNNEstimator):
         self.gibbs_steps = check_positive_int(gibbs_steps, "gibbs_steps")
         self.ais_chains = check_positive_int(ais_chains, "ais_chains")
         self.ais_temperatures = check_positive_int(ais_temperatures, "ais_temperatures")
-        self.rbm = RBMLayer(self.num_visible, self.num_hidden, cd_steps=self.cd_steps, seed=self._seed_offset(0), name="rbm")
+        self.rbm = RBMLayer(
+            self.num_visible, self.num_hidden, cd_steps=self.cd_steps, seed=self._seed_offset(0), name="rbm"
+        )
         self.estimators = [self.rbm]
-        self.heads = [[keras.layers.Dense(self.num_visible, name="visible_bias"), keras.layers.Dense(self.num_hidden, name="hidden_bias")]]
+        self.heads = [
+            [
+                keras.layers.Dense(self.num_visible, name="visible_bias"),
+                keras.layers.Dense(self.num_hidden, name="hidden_bias"),
+            ]
+        ]
         self.build_rnn()
 
     def frame_log_prob(self, outputs, frames):
@@ -94,7 +101,9 @@ class RNNRBM(RNNEstimator):
         ((visible, hidden),) = self.biases(outputs)
         return self.rbm.sample(visible, hidden, steps=self.gibbs_steps, temperature=temperature)
 
-    def pretrain_on_frames(self, frames: np.ndarray, epochs: int = 5, batch_size: int = 100, learning_rate: float = 0.01) -> list[float]:
+    def pretrain_on_frames(
+        self, frames: np.ndarray, epochs: int = 5, batch_size: int = 100, learning_rate: float = 0.01
+    ) -> list[float]:
         """Generator pre-training: fit the RBM alone on all frames with CD-k, then start the heads there.
 
         Args:
@@ -125,7 +134,9 @@ class RNNRBM(RNNEstimator):
         errors = []
         for _ in range(epochs):
             order = rng.permutation(len(frames))
-            total = [float(update(tf.constant(frames[order[i : i + batch_size]]))) for i in range(0, len(frames), batch_size)]
+            total = [
+                float(update(tf.constant(frames[order[i : i + batch_size]]))) for i in range(0, len(frames), batch_size)
+            ]
             errors.append(float(np.mean(total)))
         visible_head, hidden_head = self.heads[0]
         visible_head.bias.assign(self.rbm.visible_bias)

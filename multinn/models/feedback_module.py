@@ -37,7 +37,9 @@ class FeedbackModule(keras.layers.Layer):
         if kind == "dense":
             self.stack = [keras.layers.Dense(u, activation="tanh", name=f"dense_{i}") for i, u in enumerate(self.units)]
         else:
-            self.stack = [keras.layers.LSTM(u, return_sequences=True, name=f"lstm_{i}") for i, u in enumerate(self.units)]
+            self.stack = [
+                keras.layers.LSTM(u, return_sequences=True, name=f"lstm_{i}") for i, u in enumerate(self.units)
+            ]
         size = self.input_dim
         for layer in self.stack:
             layer.build((None, None, size) if kind == "rnn" else (None, size))

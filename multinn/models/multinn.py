@@ -10,14 +10,20 @@ import numpy as np
 from keras import ops
 
 from multinn.data.pianoroll_spec import PianorollSpec
-from multinn.errors import SpecError
+from multinn.errors import GenerationError, SpecError
 from multinn.generators import RNNNADE, RNNRBM, RNNMultiNADE
 from multinn.generators.rnn_estimator import check_units
 from multinn.layers import DBNEncoder, NADELayer, PassEncoder, RBMLayer
 from multinn.metrics.frame_metrics import FrameMetrics
+from multinn.utils.checks import check_temperature
 
 ENCODERS = ("pass", "dbn")
 GENERATORS = ("nade", "rbm")
+GENERATION_BYTES_PER_UNIT = 21
+"""Bytes the generation loop holds per pitch, track, step and sequence: float32 clamp, padded
+primer, frame buffer, stacked and transposed output (4 bytes each), and the bool result."""
+GENERATION_MEMORY_SHARE = 0.5
+"""The share of the memory available at the call that one generation may ask for."""
 FLOAT32_LAYERS = (NADELayer, RBMLayer, DBNEncoder)
 """Layers that compute in float32 under any dtype policy: the estimators (likelihoods, losses) and DBN encoders."""
 
@@ -224,7 +230,9 @@ class MultINN(keras.Model):
         if self.layout == "pitch_major":
             return ops.reshape(x, (*shape[:-2], self.num_pitches * self.num_tracks))
         axes = list(range(len(x.shape)))
-        return ops.reshape(ops.transpose(x, (*axes[:-2], axes[-1], axes[-2])), (*shape[:-2], self.num_pitches * self.num_tracks))
+        return ops.reshape(
+            ops.transpose(x, (*axes[:-2], axes[-1], axes[-2])), (*shape[:-2], self.num_pitches * self.num_tracks)
+        )
 
     def from_units(self, units):
         """`[..., units]` -> `[..., pitch, track]` (inverse of `to_units`)."""
@@ -262,11 +270,15 @@ class MultINN(keras.Model):
         """Loss, per-step log-probs `[B, T]` (or None), per-track `[B, T, K]` (or None), probs `[B, T, P, K]`."""
         batch, time = ops.shape(pianoroll)[0], ops.shape(pianoroll)[1]
         weights = ops.reshape(mask, (-1,))
-        targets = self._split_units(ops.reshape(self.to_units(pianoroll), (batch * time, self.num_pitches * self.num_tracks)))
+        targets = self._split_units(
+            ops.reshape(self.to_units(pianoroll), (batch * time, self.num_pitches * self.num_tracks))
+        )
         unit_tracks = np.split(self.unit_tracks(), np.cumsum([g.num_units for g in self.generators])[:-1])
         loss, step_log_p, track_log_p, probs = 0.0, 0.0, 0.0, []
         per_step_ok = per_track_ok = True
-        for generator, outputs, frames, tracks in zip(self.generators, self._rnn_outputs(pianoroll, training), targets, unit_tracks):
+        for generator, outputs, frames, tracks in zip(
+            self.generators, self._rnn_outputs(pianoroll, training), targets, unit_tracks
+        ):
             flat_out = ops.reshape(outputs, (-1, generator.output_dim))
             scores = generator.frame_scores(flat_out, frames, likelihood=likelihood)
             loss = loss + generator.frame_loss(flat_out, frames, weights, scores)
@@ -285,7 +297,9 @@ class MultINN(keras.Model):
                     per_track_ok = False
             else:
                 per_step_ok = per_track_ok = False
-        probs = self.from_units(ops.reshape(ops.concatenate(probs, axis=-1), (batch, time, self.num_pitches * self.num_tracks)))
+        probs = self.from_units(
+            ops.reshape(ops.concatenate(probs, axis=-1), (batch, time, self.num_pitches * self.num_tracks))
+        )
         step_log_p = ops.reshape(step_log_p, (batch, time)) if per_step_ok else None
         track_log_p = ops.reshape(track_log_p, (batch, time, self.num_tracks)) if per_step_ok and per_track_ok else None
         return loss, step_log_p, track_log_p, probs
@@ -443,7 +457,9 @@ class MultINN(keras.Model):
                 lambda x, m: ops.sum(self._scores(x, m, False, likelihood=True)[1] * m, axis=-1), reduce_retracing=True
             )
         fn = self._generate_functions["log_prob"]
-        out = np.concatenate([fn(x[i : i + batch_size], mask[i : i + batch_size]).numpy() for i in range(0, len(x), batch_size)])
+        out = np.concatenate(
+            [fn(x[i : i + batch_size], mask[i : i + batch_size]).numpy() for i in range(0, len(x), batch_size)]
+        )
         return out[0] if single else out
 
     # ------------------------------------------------------------------ training stages
@@ -465,8 +481,9 @@ class MultINN(keras.Model):
             frames = frames[np.random.default_rng(0).choice(len(frames), max_frames, replace=False)]
         return frames
 
-    def pretrain_encoders(self, data, epochs: int = 5, freeze: bool = False, max_frames: int | None = 100_000,
-                          **kwargs) -> list:
+    def pretrain_encoders(
+        self, data, epochs: int = 5, freeze: bool = False, max_frames: int | None = 100_000, **kwargs
+    ) -> list:
         """Stage 1: greedy CD pre-training of each DBN encoder on the real frames of `data` (no-op for Pass).
 
         Args:
@@ -487,8 +504,14 @@ class MultINN(keras.Model):
             for i, encoder in enumerate(self.encoders)
         ]
 
-    def pretrain_generators(self, data, epochs: int = 5, batch_size: int = 100, learning_rate: float = 0.01,
-                            max_frames: int | None = 100_000) -> list:
+    def pretrain_generators(
+        self,
+        data,
+        epochs: int = 5,
+        batch_size: int = 100,
+        learning_rate: float = 0.01,
+        max_frames: int | None = 100_000,
+    ) -> list:
         """Stage 2: RBM generators fit their RBM on all frames (the original's pre-training); NADE
         generators start their decoder biases at the logit of the note frequencies."""
         frames = self._frames(data, max_frames)
@@ -515,8 +538,34 @@ class MultINN(keras.Model):
         index = 0
         for layer in self._flatten_layers(include_self=True):
             for generator in getattr(layer, "_seed_generators", []):
-                generator.state.assign(np.array([(seed * 7919 + index * 104729) % (2**31 - 1), 0], dtype=generator.state.dtype))
+                generator.state.assign(
+                    np.array([(seed * 7919 + index * 104729) % (2**31 - 1), 0], dtype=generator.state.dtype)
+                )
                 index += 1
+
+    def max_generation_steps(self, batch_size: int = 1) -> int:
+        """The longest output (primer + new steps) `generate` accepts at `batch_size` now: the
+        length whose arrays (`GENERATION_BYTES_PER_UNIT` per pitch, track, step and sequence) fill
+        `GENERATION_MEMORY_SHARE` of the memory available."""
+        from multinn.utils.io import available_memory
+
+        per_step = GENERATION_BYTES_PER_UNIT * self.num_pitches * self.num_tracks * int(batch_size)
+        return int(GENERATION_MEMORY_SHARE * available_memory()) // per_step
+
+    def check_generation(self, total_steps: int, batch_size: int = 1, temperature: float = 1.0) -> None:
+        """Raise a `GenerationError` unless `generate` can serve this request: `temperature` a
+        finite number >= 0, and `total_steps` (primer + new steps) within `max_generation_steps`."""
+        check_temperature(temperature)
+        limit = self.max_generation_steps(batch_size)
+        if total_steps > limit:
+            per_step = GENERATION_BYTES_PER_UNIT * self.num_pitches * self.num_tracks * int(batch_size)
+            beats = limit // self.spec.steps_per_beat
+            raise GenerationError(
+                f"{total_steps:,} steps x {batch_size} sequence(s) would need about "
+                f"{total_steps * per_step / 1e9:,.1f} GB; the longest generation this machine can hold now is "
+                f"{limit:,} steps ({beats:,} beats) at batch {batch_size} ({per_step:,} bytes per step, within "
+                f"{GENERATION_MEMORY_SHARE:.0%} of the available memory)"
+            )
 
     def generate(
         self,
@@ -549,6 +598,11 @@ class MultINN(keras.Model):
 
         Returns:
             Bool `[batch, primer steps + num_steps, pitch, track]`.
+
+        Raises:
+            GenerationError: `temperature` is not a finite number >= 0, or the output would not
+                fit in memory (`max_generation_steps`).
+            SpecError: `primer` or `fixed_tracks` do not fit the spec or the length.
         """
         import tensorflow as tf
 
@@ -556,9 +610,9 @@ class MultINN(keras.Model):
             raise ValueError(f"`num_steps`: expected a positive integer, got {num_steps!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"`batch_size`: expected a positive integer, got {batch_size!r}")
-        if not float(temperature) >= 0:
-            raise ValueError(f"`temperature`: expected a number >= 0, got {temperature!r}")
         P, K = self.num_pitches, self.num_tracks
+        primer_steps = np.shape(primer)[-3] if primer is not None and np.ndim(primer) >= 3 else 0
+        self.check_generation(primer_steps + int(num_steps), batch_size, temperature)
         if primer is None:
             primer_arr = np.zeros((batch_size, 0, P, K), "float32")
         else:
@@ -580,7 +634,9 @@ class MultINN(keras.Model):
                 roll = roll[..., 0]
             roll = np.broadcast_to(roll, (batch_size, *roll.shape)) if roll.ndim == 2 else roll
             if roll.ndim != 3 or roll.shape[0] != batch_size or roll.shape[2] != P:
-                raise SpecError(f"fixed track {key!r} must have shape [steps, {P}] or [{batch_size}, steps, {P}], got {roll.shape}")
+                raise SpecError(
+                    f"fixed track {key!r} must have shape [steps, {P}] or [{batch_size}, steps, {P}], got {roll.shape}"
+                )
             if roll.shape[1] < total:
                 raise SpecError(f"fixed track {key!r} has {roll.shape[1]} steps, but {total} steps are generated")
             clamp[..., k] = roll[:, :total]

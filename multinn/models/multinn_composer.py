@@ -23,7 +23,9 @@ class MultINNComposer(MultINN):
 
     def __init__(self, spec, **kwargs):
         if kwargs.get("generator", "nade") != "nade":
-            raise ValueError(f"Composer mode uses RNN-MultiNADE: `generator` must be 'nade', got {kwargs['generator']!r}")
+            raise ValueError(
+                f"Composer mode uses RNN-MultiNADE: `generator` must be 'nade', got {kwargs['generator']!r}"
+            )
         super().__init__(spec, **kwargs)
         self.track_encoders = [self._make_encoder(self.num_pitches, f"encoder_{k}") for k in range(self.num_tracks)]
         input_dim = self._encoded_size(self.num_pitches) * self.num_tracks

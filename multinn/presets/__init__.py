@@ -8,12 +8,15 @@ model = multinn.load_pretrained("runs/satb/preset")   # a local preset directory
 ```
 
 A preset is a directory: `config.json` (the serialised model, with its `PianorollSpec`),
-`model.weights.h5` and `metadata.json` (dataset and split, the training command, metrics,
-date, versions). Importing this package does not import TensorFlow.
+`model.weights.h5` (which records the class and spec it was written for), `metadata.json`
+(dataset and split, the training command, metrics, date, versions) and `manifest.json` (the
+SHA-256 digest and size of the three others, verified on every load). `seal_preset` seals a
+preset written before manifests existed. Importing this package does not import TensorFlow.
 """
 
 from multinn.presets.preset import (
     CONFIG_FILE,
+    MANIFEST_FILE,
     METADATA_FILE,
     PRESET_FILES,
     WEIGHTS_FILE,
@@ -21,7 +24,11 @@ from multinn.presets.preset import (
     load_preset_dir,
     read_config,
     read_metadata,
+    read_weights_record,
     save_preset,
+    seal_preset,
+    verify_manifest,
+    verify_preset,
 )
 from multinn.presets.registry import (
     DEFAULT_PRESET,
@@ -40,6 +47,7 @@ from multinn.presets.registry import (
 __all__ = [
     "CONFIG_FILE",
     "DEFAULT_PRESET",
+    "MANIFEST_FILE",
     "METADATA_FILE",
     "PRESETS",
     "PRESET_FILES",
@@ -55,7 +63,11 @@ __all__ = [
     "preset_summary",
     "read_config",
     "read_metadata",
+    "read_weights_record",
     "register_preset",
     "resolve_preset",
     "save_preset",
+    "seal_preset",
+    "verify_manifest",
+    "verify_preset",
 ]

@@ -11,7 +11,15 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from multinn.presets.preset import PRESET_FILES, PresetError, check_preset_dir, load_preset_dir, read_metadata
+from multinn.presets.preset import (
+    MANIFEST_FILE,
+    PRESET_FILES,
+    PresetError,
+    check_preset_dir,
+    load_preset_dir,
+    read_metadata,
+    verify_manifest,
+)
 from multinn.utils.io import multinn_home
 from multinn.utils.names import unknown_name
 
@@ -112,7 +120,8 @@ def _marker(directory: Path) -> str:
 
 
 def _extract(archive: Path, target: Path) -> None:
-    """Unpack a preset archive into `target`, replaced in one step once complete and checked."""
+    """Unpack a preset archive into `target`, replaced in one step once complete and its files match
+    the preset's `manifest.json`."""
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.partial-"))
     try:
         try:
@@ -132,9 +141,10 @@ def _extract(archive: Path, target: Path) -> None:
         folders = [p for p in staging.iterdir()]
         if not (staging / PRESET_FILES[0]).is_file() and len(folders) == 1 and folders[0].is_dir():
             source = folders[0]  # the archive holds one folder
-        missing = [name for name in PRESET_FILES if not (source / name).is_file()]
+        missing = [name for name in (*PRESET_FILES, MANIFEST_FILE) if not (source / name).is_file()]
         if missing:
             raise PresetError(f"{archive.name}: not a preset archive, missing {', '.join(missing)}")
+        verify_manifest(source, label=archive.name, hint="the archive is damaged or was changed; nothing was kept")
         if target.exists():
             shutil.rmtree(target)
         os.replace(source, target)
@@ -153,11 +163,13 @@ def download_preset(name: str) -> Path:
     """Make a preset available locally and return its directory.
 
     A bundled preset is already there. A remote one is fetched with `keras.utils.get_file`
-    (SHA-256 checked; a corrupt download leaves nothing in the cache) and unpacked into
-    `$MULTINN_HOME/presets/<name>`; later calls reuse it without network.
+    (SHA-256 checked; a corrupt download leaves nothing in the cache), unpacked, checked against
+    the `manifest.json` it must carry, and moved into `$MULTINN_HOME/presets/<name>` (with a
+    `.sha256` marker naming the archive's digest); later calls reuse it without network. The
+    cached files are verified again by every load (`load_preset_dir`).
 
     Raises:
-        PresetError: Unknown name, or a damaged archive.
+        PresetError: Unknown name, or a damaged archive or one without a manifest.
         ChecksumError: The download does not match its SHA-256 digest.
         DatasetError: The download failed (network).
     """
@@ -199,14 +211,19 @@ def load_pretrained(name_or_path: str | os.PathLike, compile: bool = True):
     Args:
         name_or_path: A name from `list_presets()` (bundled, or remote: downloaded once and
             cached under `$MULTINN_HOME/presets`), or a directory holding `config.json`,
-            `model.weights.h5` and `metadata.json` (e.g. `multinn train`'s `OUT/preset`).
+            `model.weights.h5`, `metadata.json` and `manifest.json` (e.g. `multinn train`'s
+            `OUT/preset`).
         compile: Compile with the default optimizer (Adam 1e-3), so `fit` and `evaluate` work.
+
+    Bundled, local and cached presets are verified alike before the model is built: every file
+    against `manifest.json` (size and SHA-256), the weights file's record against the class and
+    spec of `config.json`, the weight shapes, and every weight finite (see `load_preset_dir`).
 
     Returns:
         The `multinn.models.MultINN` model with its weights; its `spec` says what it plays.
 
     Raises:
-        PresetError: Unknown name (the close ones are named), missing or damaged files.
+        PresetError: Unknown name (the close ones are named), missing, unsealed or damaged files.
         SpecError: The preset's spec is malformed.
         ChecksumError: A download does not match its SHA-256 digest.
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+from collections.abc import Iterable
 
 
 def unknown_name(kind: str, name: str, known: Iterable[str], cutoff: float = 0.5) -> str:

@@ -80,7 +80,9 @@ def test_evaluate_samples_cli(bach_satb_path, tmp_path):
     assert musical["num_samples"] == 2 and musical["num_steps"] == 64
     test = datasets.load("bach-satb", split="test", path=bach_satb_path).subset(range(6))
     expected = musical_metrics(list(test), test.spec)
-    assert musical["tracks"]["Alto"]["used_pitch_classes"]["data"] == pytest.approx(float(expected["used_pitch_classes"][1]))
+    assert musical["tracks"]["Alto"]["used_pitch_classes"]["data"] == pytest.approx(
+        float(expected["used_pitch_classes"][1])
+    )
     for words in ("Soprano", "Bass", "UPC", "Tenor/Bass", "mean |gap|"):
         assert words in result.stdout
 

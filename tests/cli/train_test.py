@@ -6,6 +6,7 @@ import keras
 import mido
 
 from multinn.presets import load_pretrained, read_metadata
+from multinn.utils.io import sha256_file
 from tests.cli.conftest import assert_user_error, invoke
 
 TINY = ["--rnn-units", "8", "--num-hidden", "4", "--batch-size", "4", "--crop-beats", "4", "--max-pieces", "6"]
@@ -21,10 +22,14 @@ def test_train_then_resume_runs_exactly_one_more_epoch(bach_satb_path, tmp_path)
     assert first.exit_code == 0, first.output
     state = json.loads((out / "state.json").read_text())
     assert state["completed_epochs"] == 1 and len(state["history"]["val_nll"]) == 1
-    assert state["best_epoch"] == 1 and state["wait"] == 0
-    checkpoint = keras.saving.load_model(out / "checkpoints" / "last.keras")
-    assert int(checkpoint.optimizer.iterations) == 2  # 6 pieces, batches of 4
-    assert (out / "checkpoints" / "best.weights.h5").is_file()
+    assert state["best"]["epoch"] == 1 and state["wait"] == 0
+    assert state["checkpoint"] == {
+        "file": "checkpoints/epoch-0001.keras", "epoch": 1, "optimizer_iterations": 2,  # 6 pieces, batches of 4
+        "sha256": sha256_file(out / "checkpoints" / "epoch-0001.keras"),
+    }  # fmt: skip
+    checkpoint = keras.saving.load_model(out / "checkpoints" / "epoch-0001.keras")
+    assert int(checkpoint.optimizer.iterations) == 2
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["best-0001.weights.h5", "epoch-0001.keras"]
     assert len(mido.MidiFile(out / "samples" / "epoch-0001.mid").tracks) == 5  # conductor + 4 voices
     assert any((out / "logs").rglob("events.out.tfevents.*"))
     meta = read_metadata(out / "preset")
@@ -47,7 +52,8 @@ def test_train_then_resume_runs_exactly_one_more_epoch(bach_satb_path, tmp_path)
     assert "epoch 2/2" in second.stderr and "epoch 1/2" not in second.stderr
     state = json.loads((out / "state.json").read_text())
     assert state["completed_epochs"] == 2 and len(state["history"]["val_nll"]) == 2
-    assert int(keras.saving.load_model(out / "checkpoints" / "last.keras").optimizer.iterations) == 4
+    assert int(keras.saving.load_model(out / state["checkpoint"]["file"]).optimizer.iterations) == 4
+    assert not (out / "checkpoints" / "epoch-0001.keras").exists()  # committed epochs replace earlier ones
     meta = read_metadata(out / "preset")
     assert (
         meta["epochs"] == 2

@@ -34,7 +34,9 @@ def test_from_rolls_round_trips_every_piece():
 
 
 def test_save_load_round_trip(tmp_path):
-    ds = PianorollDataset.from_rolls(rolls(), SPEC, names=list("wxyz"), name="toy", split="valid", metadata={"skipped": [["q.mid", "bad"]]})
+    ds = PianorollDataset.from_rolls(
+        rolls(), SPEC, names=list("wxyz"), name="toy", split="valid", metadata={"skipped": [["q.mid", "bad"]]}
+    )
     ds.save(tmp_path / "toy.npz", key="abc")
     back = PianorollDataset.load(tmp_path / "toy.npz")
     assert back.spec == SPEC and back.names == list("wxyz") and back.split == "valid" and back.name == "toy"

@@ -9,7 +9,9 @@ from multinn.errors import MultinnError, SpecError
 
 
 def make_spec(**changes):
-    config = dict(steps_per_beat=4, lowest_pitch=36, highest_pitch=84, tracks=[TrackSpec("Melody", 73), TrackSpec("Kit", 0, True)])
+    config = dict(
+        steps_per_beat=4, lowest_pitch=36, highest_pitch=84, tracks=[TrackSpec("Melody", 73), TrackSpec("Kit", 0, True)]
+    )
     config.update(changes)
     return PianorollSpec(**config)
 

@@ -5,7 +5,9 @@ from multinn import datasets
 from multinn.data import PianorollDataset, PianorollSpec, TrackSpec, make_tf_dataset
 from multinn.errors import DatasetError
 
-SPEC = PianorollSpec(2, 40, 59, [TrackSpec("Keys"), TrackSpec("Kit", is_drum=True), TrackSpec("Bass", 33)], beats_per_bar=2)
+SPEC = PianorollSpec(
+    2, 40, 59, [TrackSpec("Keys"), TrackSpec("Kit", is_drum=True), TrackSpec("Bass", 33)], beats_per_bar=2
+)
 
 
 def toy(lengths=(7, 20, 3, 12), seed=0):
@@ -46,7 +48,11 @@ def test_crops_are_aligned_slices_and_short_pieces_are_padded(align, unit):
         for i, (x, mask) in enumerate(collect(pipeline)):
             piece, x, mask = ds[i], x[0], mask[0]
             assert x.shape == (crop, 20, 3)
-            starts = [s for s in range(0, max(len(piece) - crop, 0) + 1, unit) if np.array_equal(x[: min(crop, len(piece) - s)], piece[s : s + crop])]
+            starts = [
+                s
+                for s in range(0, max(len(piece) - crop, 0) + 1, unit)
+                if np.array_equal(x[: min(crop, len(piece) - s)], piece[s : s + crop])
+            ]
             assert starts, f"crop of piece {i} is not an aligned slice"
             valid = min(crop, len(piece) - starts[0])
             np.testing.assert_array_equal(mask, np.arange(crop) < valid)
@@ -64,7 +70,9 @@ def test_transposition_moves_pitched_tracks_together_never_drums():
         for i, (x, _) in enumerate(collect(pipeline)):
             piece, x = ds[i], x[0, : len(ds[i])]
             np.testing.assert_array_equal(x[..., 1], piece[..., 1])  # drums untouched
-            matches = [k for k in range(-5, 6) if np.array_equal(x[..., [0, 2]], np.roll(piece[..., [0, 2]], k, axis=1))]
+            matches = [
+                k for k in range(-5, 6) if np.array_equal(x[..., [0, 2]], np.roll(piece[..., [0, 2]], k, axis=1))
+            ]
             assert len(matches) == 1
             shifts.add(matches[0])
     assert len(shifts) >= 6

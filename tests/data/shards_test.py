@@ -118,7 +118,8 @@ def test_workers_read_disjoint_files_covering_the_split(written):
     train = shards["train"]
     files = [train.worker_files(2, i) for i in range(2)]
     assert [[f.name for f in w] for w in files] == [
-        ["train-00000-of-00003.npz", "train-00002-of-00003.npz"], ["train-00001-of-00003.npz"]
+        ["train-00000-of-00003.npz", "train-00002-of-00003.npz"],
+        ["train-00001-of-00003.npz"],
     ]
     assert [train.num_examples(2, i) for i in range(2)] == [5, 2]
     owners = {0: [0, 1, 2, 6, 7], 1: [3, 5]}  # piece 4 has no step

@@ -24,12 +24,18 @@ def test_folder_with_bad_files_loads_the_good_ones_and_reports_the_bad(tmp_path)
     (folder / "broken.mid").write_bytes(b"MThd\x00\x00\x00\x06\x00")
     (folder / "empty.midi").write_bytes(b"")
     (folder / "notes.txt").write_text("not a MIDI file and not picked up")
-    with pytest.warns(UserWarning, match=r"skipped 2 unreadable file\(s\) in .*songs: broken.mid: corrupt or truncated .*; empty.midi: file is empty"):
+    with pytest.warns(
+        UserWarning,
+        match=r"skipped 2 unreadable file\(s\) in .*songs: broken.mid: corrupt or truncated .*; empty.midi: file is empty",
+    ):
         splits = load("midi-folder", split=None, path=folder, spec=SPEC)
     names = sorted(n for ds in splits.values() for n in ds.names)
     assert names == sorted(originals)
     for ds in splits.values():
-        assert ds.metadata["skipped"] == [["broken.mid", "corrupt or truncated MIDI file (file is truncated)"], ["empty.midi", "file is empty"]]
+        assert ds.metadata["skipped"] == [
+            ["broken.mid", "corrupt or truncated MIDI file (file is truncated)"],
+            ["empty.midi", "file is empty"],
+        ]
         for name, piece in zip(ds.names, ds):
             np.testing.assert_array_equal(piece, originals[name])
     assert len(splits["train"]) >= 6  # about 80 % by name hash

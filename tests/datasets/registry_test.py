@@ -47,7 +47,11 @@ def test_cache_is_written_reused_and_rebuilt_when_damaged(bach_satb_path, multin
     calls = []
     reader = datasets.DATASETS["bach-satb"].reader
     monkeypatch.setitem(
-        datasets.DATASETS, "bach-satb", datasets.DatasetInfo(**{**datasets.DATASETS["bach-satb"].__dict__, "reader": lambda *a: calls.append(a) or reader(*a)})
+        datasets.DATASETS,
+        "bach-satb",
+        datasets.DatasetInfo(
+            **{**datasets.DATASETS["bach-satb"].__dict__, "reader": lambda *a: calls.append(a) or reader(*a)}
+        ),
     )
     again = load("bach-satb", split="valid", path=bach_satb_path)
     assert calls == []  # served from the cache
@@ -63,7 +67,10 @@ def test_cache_is_written_reused_and_rebuilt_when_damaged(bach_satb_path, multin
 
 def test_spec_override_must_fit(bach_satb_path, jsb_quarter_path):
     narrow = datasets.BACH_SATB_SPEC.replace(lowest_pitch=40)
-    with pytest.raises(SpecError, match=r"Jsb16thSeparated.json: train piece \d+, frame \d+: pitch 3\d lies outside the spec's range 40..84"):
+    with pytest.raises(
+        SpecError,
+        match=r"Jsb16thSeparated.json: train piece \d+, frame \d+: pitch 3\d lies outside the spec's range 40..84",
+    ):
         load("bach-satb", path=bach_satb_path, spec=narrow)
     with pytest.raises(SpecError, match="bach-satb has 4 tracks .* but the spec has 1"):
         load("bach-satb", path=bach_satb_path, spec=datasets.JSB_CHORALES_SPEC)
@@ -79,8 +86,14 @@ def test_spec_override_must_fit(bach_satb_path, jsb_quarter_path):
         ("not json", "not valid JSON"),
         ("[1, 2]", r"expected a JSON object with keys \['train', 'valid', 'test'\], got list"),
         ('{"train": [], "valid": [], "test": []}', "'train' must be a non-empty list of pieces"),
-        ('{"train": [[[60, 64]]], "valid": [[]], "test": [[[60]]]}', "valid piece 0: expected a non-empty list of frames"),
-        ('{"train": [[[60, "C"]]], "valid": [[[60]]], "test": [[[60]]]}', r"train piece 0, frame 0: expected a list of MIDI pitches, got \[60, 'C'\]"),
+        (
+            '{"train": [[[60, 64]]], "valid": [[]], "test": [[[60]]]}',
+            "valid piece 0: expected a non-empty list of frames",
+        ),
+        (
+            '{"train": [[[60, "C"]]], "valid": [[[60]]], "test": [[[60]]]}',
+            r"train piece 0, frame 0: expected a list of MIDI pitches, got \[60, 'C'\]",
+        ),
     ],
 )
 def test_malformed_json_is_a_clear_error(tmp_path, content, message):
@@ -91,7 +104,9 @@ def test_malformed_json_is_a_clear_error(tmp_path, content, message):
 
 
 def test_bach_satb_frames_need_four_voices(tmp_path):
-    (tmp_path / "satb.json").write_text('{"train": [[[60, 55, 48]]], "valid": [[[60, 55, 48, 40]]], "test": [[[60, 55, 48, 40]]]}')
+    (tmp_path / "satb.json").write_text(
+        '{"train": [[[60, 55, 48]]], "valid": [[[60, 55, 48, 40]]], "test": [[[60, 55, 48, 40]]]}'
+    )
     with pytest.raises(DatasetError, match=r"satb.json: train piece 0, frame 0: expected 4 voices"):
         load("bach-satb", path=tmp_path / "satb.json")
 
@@ -124,7 +139,10 @@ def _register_remote(monkeypatch, base_url, sha256, size):
         datasets.DATASETS,
         "jsb-remote",
         DatasetInfo(
-            "jsb-remote", "test entry", datasets.read_jsb_chorales, datasets.JSB_CHORALES_SPEC,
+            "jsb-remote",
+            "test entry",
+            datasets.read_jsb_chorales,
+            datasets.JSB_CHORALES_SPEC,
             DataSource(base_url + "jsb-chorales-quarter.json", "jsb-chorales-quarter.json", size, sha256),
         ),  # fmt: skip
     )
@@ -150,7 +168,10 @@ def test_download_with_a_wrong_hash_keeps_nothing(http_server, jsb_quarter_path,
     data = jsb_quarter_path.read_bytes()
     (root / "jsb-chorales-quarter.json").write_bytes(data[:-10])  # corrupted on the server
     _register_remote(monkeypatch, url, hashlib.sha256(data).hexdigest(), len(data))
-    with pytest.raises(ChecksumError, match="jsb-chorales-quarter.json downloaded from http://127.0.0.1:.* SHA-256 digest is not the expected"):
+    with pytest.raises(
+        ChecksumError,
+        match="jsb-chorales-quarter.json downloaded from http://127.0.0.1:.* SHA-256 digest is not the expected",
+    ):
         load("jsb-remote")
     assert list((multinn_home / "downloads").iterdir()) == []
     assert not (multinn_home / "datasets").exists()
@@ -161,7 +182,9 @@ def test_a_tampered_cached_download_is_fetched_again(http_server, jsb_quarter_pa
     shutil.copy(jsb_quarter_path, root / "jsb-chorales-quarter.json")
     _register_remote(monkeypatch, url, hashlib.sha256(jsb_quarter_path.read_bytes()).hexdigest(), 0)
     (multinn_home / "downloads").mkdir(parents=True)
-    (multinn_home / "downloads" / "jsb-chorales-quarter.json").write_text('{"train": [[[60]]], "valid": [[[60]]], "test": [[[60]]]}')
+    (multinn_home / "downloads" / "jsb-chorales-quarter.json").write_text(
+        '{"train": [[[60]]], "valid": [[[60]]], "test": [[[60]]]}'
+    )
     assert len(load("jsb-remote", split="train", cache=False)) == 229
     assert len(hits) == 1
 

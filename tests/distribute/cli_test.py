@@ -54,7 +54,7 @@ def test_a_mirrored_mixed_precision_run_resumes_on_the_default_strategy_and_back
     assert first.exit_code == 0, first.output
     state = json.loads((out / "state.json").read_text())
     assert state["options"]["strategy"] == "mirrored" and state["options"]["mixed_precision"] == "mixed_bfloat16"
-    checkpoint = keras.saving.load_model(out / "checkpoints" / "last.keras")
+    checkpoint = keras.saving.load_model(out / json.loads((out / "state.json").read_text())["checkpoint"]["file"])
     assert checkpoint.dtype_policy.name == "mixed_bfloat16" and int(checkpoint.optimizer.iterations) == 1
 
     # The policy is part of the run (like the model options); the strategy is not.
@@ -63,12 +63,12 @@ def test_a_mirrored_mixed_precision_run_resumes_on_the_default_strategy_and_back
     second = invoke("train", "--data", "bach-satb", "--out", out, "--resume", "--epochs", "2")
     assert second.exit_code == 0, second.output
     assert "after epoch 1 (optimizer step 1)" in second.stderr
-    checkpoint = keras.saving.load_model(out / "checkpoints" / "last.keras")
+    checkpoint = keras.saving.load_model(out / json.loads((out / "state.json").read_text())["checkpoint"]["file"])
     assert checkpoint.dtype_policy.name == "mixed_bfloat16" and int(checkpoint.optimizer.iterations) == 2
     third = invoke("train", "--data", "bach-satb", "--out", out, "--resume", "--epochs", "3", "--strategy", "mirrored")
     assert third.exit_code == 0, third.output
     assert "after epoch 2 (optimizer step 2)" in third.stderr
-    checkpoint = keras.saving.load_model(out / "checkpoints" / "last.keras")
+    checkpoint = keras.saving.load_model(out / json.loads((out / "state.json").read_text())["checkpoint"]["file"])
     assert checkpoint.dtype_policy.name == "mixed_bfloat16" and int(checkpoint.optimizer.iterations) == 3
     metadata = json.loads((out / "preset" / "metadata.json").read_text())
     assert metadata["options"]["mixed_precision"] == "mixed_bfloat16"

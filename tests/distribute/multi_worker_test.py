@@ -86,11 +86,10 @@ def check_run(results, chief_out, worker_out, valid, train_steps):
     assert "preset written to" in chief_output
     assert "worker 1 done; the chief writes the run to its --out" in worker_output
     assert not worker_out.exists()  # the non-chief wrote nothing (its temporary directory is gone)
-    for path in ("checkpoints/last.keras", "checkpoints/best.weights.h5", "state.json", "preset/config.json",
-                 "samples/epoch-0002.mid"):  # fmt: skip
+    state = json.loads((chief_out / "state.json").read_text())
+    for path in (state["checkpoint"]["file"], state["best"]["file"], "preset/config.json", "samples/epoch-0002.mid"):
         assert (chief_out / path).is_file(), path
     assert any((chief_out / "logs").rglob("events.out.tfevents.*"))
-    state = json.loads((chief_out / "state.json").read_text())
     assert state["completed_epochs"] == 2 and len(state["history"]["val_nll"]) == 2
     assert state["options"]["strategy"] == "multi-worker"
 
@@ -99,7 +98,7 @@ def check_run(results, chief_out, worker_out, valid, train_steps):
     logs = preset.evaluate(evaluation_pipeline(valid, 4), return_dict=True, verbose=0)
     assert logs["nll"] == pytest.approx(state["metrics"]["valid"]["nll"], abs=1e-4)
     # The last checkpoint (epoch 2, optimizer included): the val_nll of epoch 2, same pipeline as fit.
-    last = keras.saving.load_model(chief_out / "checkpoints" / "last.keras")
+    last = keras.saving.load_model(chief_out / state["checkpoint"]["file"])
     assert int(last.optimizer.iterations) == train_steps
     logs = last.evaluate(make_tf_dataset(valid, 4, shuffle=False), return_dict=True, verbose=0)
     assert logs["nll"] == pytest.approx(state["history"]["val_nll"][-1], abs=1e-4)

@@ -64,8 +64,12 @@ def test_rbm_pretraining_starts_the_heads_at_the_pretrained_rbm():
     errors = generator.pretrain_on_frames(frames, epochs=15, batch_size=20, learning_rate=0.1)
     assert errors[-1] < 0.5 * errors[0]
     visible_head, hidden_head = generator.heads[0]
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(visible_head.bias), keras.ops.convert_to_numpy(generator.rbm.visible_bias))
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(hidden_head.bias), keras.ops.convert_to_numpy(generator.rbm.hidden_bias))
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(visible_head.bias), keras.ops.convert_to_numpy(generator.rbm.visible_bias)
+    )
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(hidden_head.bias), keras.ops.convert_to_numpy(generator.rbm.hidden_bias)
+    )
 
 
 def test_bad_arguments():

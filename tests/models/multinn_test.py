@@ -87,7 +87,18 @@ def satb(request):
     return {split: datasets.load("bach-satb", split=split, path=path, cache=False) for split in ("train", "valid")}
 
 
-@pytest.mark.parametrize("name", ["joint-nade", "joint-rbm", "composer-nade", "jamming-nade", "jamming-rbm", "feedback-dense-nade", "feedback-rnn-rbm"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "joint-nade",
+        "joint-rbm",
+        "composer-nade",
+        "jamming-nade",
+        "jamming-rbm",
+        "feedback-dense-nade",
+        "feedback-rnn-rbm",
+    ],
+)
 def test_one_epoch_of_fit_lowers_validation_nll(name, satb):
     spec = datasets.BACH_SATB_SPEC
     overrides = {"rnn_units": [32], "num_hidden": 16}
@@ -114,7 +125,9 @@ def test_one_epoch_of_fit_lowers_validation_nll(name, satb):
 @pytest.mark.parametrize("name", ["composer-nade", "feedback-dense-nade", "joint-rbm"])
 def test_generate_shapes_seeds_primer_and_fixed_tracks(name):
     spec = datasets.BACH_SATB_SPEC
-    model = make(name, spec=spec, rnn_units=[16], num_hidden=8, generator_options={"gibbs_steps": 5} if "rbm" in name else None)
+    model = make(
+        name, spec=spec, rnn_units=[16], num_hidden=8, generator_options={"gibbs_steps": 5} if "rbm" in name else None
+    )
     first = model.generate(num_steps=64, batch_size=2, seed=1)
     assert first.dtype == bool and first.shape == (2, 64, 49, 4)
     np.testing.assert_array_equal(model.generate(num_steps=64, batch_size=2, seed=1), first)
@@ -167,7 +180,9 @@ def test_fit_works_with_the_standard_callbacks(tmp_path):
     assert (tmp_path / "best.keras").is_file()
     assert any((tmp_path / "logs").rglob("events.out.tfevents.*"))
     best = keras.saving.load_model(tmp_path / "best.keras")
-    assert best.evaluate(x, mask, verbose=0, return_dict=True)["nll"] == pytest.approx(min(history.history["val_nll"]), rel=1e-4)
+    assert best.evaluate(x, mask, verbose=0, return_dict=True)["nll"] == pytest.approx(
+        min(history.history["val_nll"]), rel=1e-4
+    )
 
 
 def test_errors():
@@ -214,4 +229,6 @@ def test_nll_is_per_real_step_whatever_the_batching():
     mask = (np.arange(9)[None, :] < np.array([9, 3, 7, 1, 5, 8])[:, None]).astype("float32")
     exact = -model.log_prob(x, mask).sum() / mask.sum()
     for batch_size in (1, 4, 6):
-        assert model.evaluate(x, mask, batch_size=batch_size, verbose=0, return_dict=True)["nll"] == pytest.approx(exact, rel=1e-5)
+        assert model.evaluate(x, mask, batch_size=batch_size, verbose=0, return_dict=True)["nll"] == pytest.approx(
+            exact, rel=1e-5
+        )

@@ -22,8 +22,9 @@ from multinn.presets import (
     load_pretrained,
     read_metadata,
     save_preset,
+    verify_manifest,
 )
-from tests.presets.preset_test import tiny_model
+from tests.presets.preset_test import SEALED_FILES, tiny_model
 
 BUNDLED_LIMIT = 15 * 1024 * 1024
 
@@ -43,7 +44,8 @@ def test_bundled_presets_are_complete_and_small():
     total = 0
     for name in bundled:
         directory = get_preset_info(name).local_dir()
-        assert sorted(p.name for p in directory.iterdir()) == sorted(PRESET_FILES), name
+        assert sorted(p.name for p in directory.iterdir()) == SEALED_FILES, name
+        verify_manifest(directory)
         meta = read_metadata(directory)
         for key in ("dataset", "split", "command", "metrics", "date", "multinn_version", "params", "epochs", "mode"):
             assert key in meta, (name, key)
@@ -74,17 +76,26 @@ def test_unknown_names_list_the_close_ones():
         load_pretrained("./no/such/dir")
 
 
-def _archive(directory, kind, folder="preset"):
+def _archive(directory, kind, folder="preset", files=SEALED_FILES):
     buffer = io.BytesIO()
     if kind == "zip":
         with zipfile.ZipFile(buffer, "w") as zf:
-            for name in PRESET_FILES:
+            for name in files:
                 zf.write(directory / name, f"{folder}/{name}")
     else:
         with tarfile.open(fileobj=buffer, mode="w:gz") as tf:
-            for name in PRESET_FILES:
+            for name in files:
                 tf.add(directory / name, arcname=name)
     return buffer.getvalue()
+
+
+def _serve(http_server, monkeypatch, data, name="toy-remote", kind="zip"):
+    """Serve `data` as the archive of a remote preset registered (for this test only) as `name`."""
+    root, url, hits = http_server
+    (root / f"{name}.{kind}").write_bytes(data)
+    source = PresetSource(url + f"{name}.{kind}", f"{name}.{kind}", hashlib.sha256(data).hexdigest(), len(data))
+    monkeypatch.setitem(presets.PRESETS, name, PresetInfo(name, "test entry", source))
+    return hits
 
 
 @pytest.mark.parametrize("kind", ["zip", "tar.gz"])
@@ -101,10 +112,7 @@ def test_remote_preset_is_downloaded_checked_and_cached(kind, http_server, multi
     loaded = load_pretrained("toy-remote")
     assert loaded.get_config() == model.get_config()
     np.testing.assert_array_equal(loaded.get_weights()[0], model.get_weights()[0])
-    assert files_under(multinn_home / "presets") == [
-        "toy-remote/.sha256",
-        *(f"toy-remote/{n}" for n in sorted(PRESET_FILES)),
-    ]
+    assert files_under(multinn_home / "presets") == ["toy-remote/.sha256", *(f"toy-remote/{n}" for n in SEALED_FILES)]
     assert len(hits) == 1
     load_pretrained("toy-remote")
     assert download_preset("toy-remote") == multinn_home / "presets" / "toy-remote"
@@ -134,9 +142,55 @@ def test_archive_that_is_not_a_preset(http_server, multinn_home, monkeypatch):
     (root / "bad.zip").write_bytes(data)
     source = PresetSource(url + "bad.zip", "bad.zip", hashlib.sha256(data).hexdigest(), len(data))
     monkeypatch.setitem(presets.PRESETS, "bad-remote", PresetInfo("bad-remote", "test entry", source))
-    with pytest.raises(PresetError, match="bad.zip: not a preset archive, missing model.weights.h5, metadata.json"):
+    with pytest.raises(
+        PresetError, match="bad.zip: not a preset archive, missing model.weights.h5, metadata.json, manifest.json"
+    ):
         download_preset("bad-remote")
     assert files_under(multinn_home) == []
+
+
+def test_remote_archive_must_carry_a_matching_manifest(http_server, multinn_home, monkeypatch, tmp_path):
+    directory = save_preset(tiny_model(), tmp_path / "made")
+    _serve(http_server, monkeypatch, _archive(directory, "zip", files=PRESET_FILES), "unsealed")
+    with pytest.raises(PresetError, match="unsealed.zip: not a preset archive, missing manifest.json"):
+        download_preset("unsealed")
+
+    (directory / "metadata.json").write_text("{}")  # changed after sealing, then archived
+    _serve(http_server, monkeypatch, _archive(directory, "tar.gz"), "changed", "tar.gz")
+    with pytest.raises(
+        PresetError,
+        match=r"^changed.tar.gz/metadata.json: 2 bytes, but the preset's manifest.json records \d+ \(the file is "
+        r"truncated, damaged or was changed\); the archive is damaged or was changed; nothing was kept$",
+    ):
+        download_preset("changed")
+    assert files_under(multinn_home / "presets") == []
+
+
+def test_cached_remote_preset_is_verified_on_every_load(http_server, multinn_home, monkeypatch, tmp_path):
+    model = tiny_model()
+    hits = _serve(http_server, monkeypatch, _archive(save_preset(model, tmp_path / "made"), "zip"))
+    cached = download_preset("toy-remote")
+    weights = cached / "model.weights.h5"
+    data = bytearray(weights.read_bytes())
+    data[-100] ^= 0xFF
+    weights.write_bytes(bytes(data))  # tampered in the cache, after the download
+    with pytest.raises(
+        PresetError,
+        match=r"toy-remote/model.weights.h5: SHA-256 digest does not match the preset's manifest.json \(the file is "
+        r"damaged or was changed\); delete .*toy-remote; the next load downloads a fresh copy$",
+    ):
+        load_pretrained("toy-remote")
+    assert len(hits) == 1  # no silent re-download: the damage is reported
+
+    import shutil
+
+    shutil.rmtree(cached)  # what the message advises
+    np.testing.assert_array_equal(load_pretrained("toy-remote").get_weights()[0], model.get_weights()[0])
+    assert len(hits) == 2
+
+    (cached / ".sha256").write_text("0" * 64)  # a marker of another archive: downloaded again
+    load_pretrained("toy-remote")
+    assert len(hits) == 3 and (cached / ".sha256").read_text().strip() != "0" * 64
 
 
 def test_unreachable_remote_preset(multinn_home, monkeypatch):
