@@ -15,9 +15,9 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 
-_SUBMODULES = ("data", "datasets", "presets", "utils")
+_SUBMODULES = ("audio", "data", "datasets", "presets", "utils")
 _PRESET_FUNCTIONS = ("list_presets", "load_pretrained")
-_FUNCTIONS = {"plot": "multinn.plotting"}
+_FUNCTIONS = {"plot": "multinn.plotting", "render_audio": "multinn.audio"}
 
 __all__ = [
     "ChecksumError", "DatasetError", "MidiError", "MultinnError", "SpecError", "__version__",

@@ -52,10 +52,11 @@ def _register() -> None:
     from multinn.cli.data import data
     from multinn.cli.evaluate import evaluate
     from multinn.cli.presets import presets
+    from multinn.cli.render import render
     from multinn.cli.sample import sample
     from multinn.cli.train import train
 
-    for command in (sample, train, evaluate, presets, data):
+    for command in (sample, train, evaluate, presets, data, render):
         main.add_command(command)
 
 

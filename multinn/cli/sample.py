@@ -66,9 +66,11 @@ def read_fixed_track(path: str, spec, track: str):
     return roll[..., 0]
 
 
-def write_outputs(rolls, spec, out: Path, plot: Path | None, tempo: float, caption: str, done=None) -> list[Path]:
-    """Write each roll as a MIDI file (and a picture with `plot`), numbered like `numbered`: all of
-    them or none (`multinn.utils.io.all_or_none`).
+def write_outputs(
+    rolls, spec, out: Path, plot: Path | None, tempo: float, caption: str, done=None, audio: Path | None = None
+) -> list[Path]:
+    """Write each roll as a MIDI file (and a picture with `plot`, a WAV file rendered from the MIDI
+    file with `audio`), numbered like `numbered`: all of them or none (`multinn.utils.io.all_or_none`).
 
     Returns:
         The MIDI files written.
@@ -79,13 +81,18 @@ def write_outputs(rolls, spec, out: Path, plot: Path | None, tempo: float, capti
     count = len(rolls)
     paths = [numbered(out, i, count) for i in range(count)]
     pictures = [numbered(plot, i, count) for i in range(count)] if plot else []
-    with all_or_none(paths + pictures) as staged:
+    sounds = [numbered(audio, i, count) for i in range(count)] if audio else []
+    with all_or_none(paths + pictures + sounds) as staged:
         for i, roll in enumerate(rolls):
             write_midi(roll, staged[i], spec, tempo=tempo)
             if plot:
                 from multinn.plotting import plot as plot_roll
 
                 plot_roll(roll, spec, staged[count + i], title=f"{paths[i].name} ({caption})")
+            if audio:
+                from multinn.audio import render_midi
+
+                render_midi(staged[i], staged[count + len(pictures) + i])  # the tempo is the MIDI file's
             if done:
                 done(i)
     return paths
@@ -96,6 +103,14 @@ def _check_matplotlib() -> None:
         import matplotlib  # noqa: F401
     except ImportError:
         raise MultinnError("--plot needs matplotlib: pip install 'multinn[plot]'") from None
+
+
+def _check_audio() -> None:
+    """The audio extra and the default SoundFont are there, before anything is generated."""
+    from multinn.audio import check_installed, default_soundfont
+
+    check_installed("--audio")
+    default_soundfont()
 
 
 @click.command()
@@ -140,9 +155,16 @@ def _check_matplotlib() -> None:
     help="Also draw each sample as a piano-roll picture (needs matplotlib); numbered like --out.",
 )
 @click.option(
+    "--audio",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE.wav",
+    help="Also render each sample to a WAV file with a General MIDI SoundFont (needs the audio extra); "
+    "numbered like --out.",
+)
+@click.option(
     "--tempo", type=click.FloatRange(1, 400), default=100.0, show_default=True, help="Tempo of the MIDI files (bpm)."
 )
-def sample(preset, model_dir, num, steps, beats, temperature, seed, primer, fixed, out, plot, tempo) -> None:
+def sample(preset, model_dir, num, steps, beats, temperature, seed, primer, fixed, out, plot, audio, tempo) -> None:
     """Generate multi-track MIDI files.
 
     With no options, the default bundled preset writes sample.mid (four voices, 16 bars).
@@ -152,7 +174,7 @@ def sample(preset, model_dir, num, steps, beats, temperature, seed, primer, fixe
 
     \b
     Examples:
-      multinn sample --seed 0 --out chorale.mid --plot chorale.png
+      multinn sample --seed 0 --out chorale.mid --plot chorale.png --audio chorale.wav
       multinn sample --primer opening.mid --beats 32
       multinn sample --fix-track Soprano=melody.mid --out harmonised.mid
     """
@@ -166,6 +188,8 @@ def sample(preset, model_dir, num, steps, beats, temperature, seed, primer, fixe
     check_temperature(temperature)  # before the model loads
     if plot:
         _check_matplotlib()
+    if audio:
+        _check_audio()
     for name in (primer, *(f.partition("=")[2] for f in fixed)):
         if name and not Path(name).is_file():
             raise MultinnError(f"{name}: no such file")
@@ -215,7 +239,7 @@ def sample(preset, model_dir, num, steps, beats, temperature, seed, primer, fixe
                                fixed_tracks=fixed_rolls or None, seed=seed)  # fmt: skip
         progress.update(task, description=f"writing {num} file(s)", total=num, completed=0)
         written = write_outputs(rolls, spec, out, plot, tempo, f"{source}, seed {seed}",
-                                lambda i: progress.update(task, completed=i + 1))  # fmt: skip
+                                lambda i: progress.update(task, completed=i + 1), audio=audio)  # fmt: skip
 
     console = stdout_console()
     beats_total = total / spec.steps_per_beat
@@ -224,3 +248,5 @@ def sample(preset, model_dir, num, steps, beats, temperature, seed, primer, fixe
         console.print(f"wrote {path}  ({tracks}; {total} steps = {beats_total:g} beats)")
     if plot:
         console.print(f"plots: {', '.join(str(numbered(plot, i, num)) for i in range(num))}")
+    if audio:
+        console.print(f"audio: {', '.join(str(numbered(audio, i, num)) for i in range(num))}")

@@ -7,7 +7,8 @@ from multinn.models import MODES
 from tests.cli.conftest import invoke
 
 COMMANDS = [["sample"], ["train"], ["evaluate"], ["presets"], ["presets", "list"], ["presets", "info"],
-            ["presets", "download"], ["data"], ["data", "prepare"], ["data", "info"]]  # fmt: skip
+            ["presets", "download"], ["presets", "verify"], ["presets", "seal"], ["data"], ["data", "prepare"],
+            ["data", "info"], ["render"]]  # fmt: skip
 
 
 def test_subcommand_help_and_presets_list_do_not_import_tensorflow():
@@ -24,7 +25,7 @@ def test_subcommand_help_and_presets_list_do_not_import_tensorflow():
 
 
 def test_every_command_is_listed_and_documented():
-    assert sorted(main.commands) == ["data", "evaluate", "presets", "sample", "train"]
+    assert sorted(main.commands) == ["data", "evaluate", "presets", "render", "sample", "train"]
     for args in COMMANDS:
         result = invoke(*args, "--help")
         assert result.exit_code == 0 and "Usage: multinn" in result.output
