@@ -22,23 +22,14 @@ import io
 import os
 import platform
 import tempfile
-import time
 import wave
 from pathlib import Path
 
+from metrics import best_seconds  # benchmarks/metrics.py, beside this script
 from rich.console import Console
 from rich.table import Table
 
 BARS, TEMPO = 16, 100.0
-
-
-def best_of(fn, repeat: int) -> tuple[float, object]:
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
 
 
 def piece(source: str, data_dir: Path):
@@ -87,23 +78,23 @@ def main() -> None:
 
     music = len(roll) / spec.steps_per_beat * 60 / TEMPO
     for rate in (NATIVE_SAMPLE_RATE, 44100, 22050):
-        elapsed, result = best_of(
+        elapsed, result = best_seconds(
             lambda rate=rate: render_audio(roll, spec, work / f"{rate}.wav", tempo=TEMPO, sample_rate=rate), args.repeat
         )
         row(f"render_audio, {rate:,} Hz ({result.tail:.2f} s tail)", elapsed, result.duration)
 
-    elapsed, _ = best_of(lambda: write_midi(roll, work / "piece.mid", spec, tempo=TEMPO), args.repeat)
+    elapsed, _ = best_seconds(lambda: write_midi(roll, work / "piece.mid", spec, tempo=TEMPO), args.repeat)
     row("  write_midi", elapsed, None)
     sf2, midi = soundfont.read_bytes(), (work / "piece.mid").read_bytes()
-    elapsed, wav = best_of(lambda: midirenderer.render_wave_from(sf2, midi), args.repeat)
+    elapsed, wav = best_seconds(lambda: midirenderer.render_wave_from(sf2, midi), args.repeat)
     row("  synthesizer (midirenderer, 48 kHz)", elapsed, music)
     write_midi(roll[:1], work / "step.mid", spec, tempo=TEMPO)
     step = (work / "step.mid").read_bytes()
-    elapsed, _ = best_of(lambda: midirenderer.render_wave_from(sf2, step), args.repeat)
+    elapsed, _ = best_seconds(lambda: midirenderer.render_wave_from(sf2, step), args.repeat)
     row("  SoundFont parsing (a one-step file)", elapsed, None)
     with wave.open(io.BytesIO(wav)) as reader:
         frames = np.frombuffer(reader.readframes(reader.getnframes()), "<i2").reshape(-1, 2)
-    elapsed, _ = best_of(lambda: _resample(frames, NATIVE_SAMPLE_RATE, 44100), args.repeat)
+    elapsed, _ = best_seconds(lambda: _resample(frames, NATIVE_SAMPLE_RATE, 44100), args.repeat)
     row("  resampling 48,000 -> 44,100 Hz", elapsed, len(frames) / NATIVE_SAMPLE_RATE)
 
     console = Console(soft_wrap=True)

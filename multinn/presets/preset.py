@@ -121,13 +121,8 @@ def _read_manifest(directory: Path, label: str, hint: str, missing_hint: str) ->
             f"{label}: the preset has no {MANIFEST_FILE} (it was written by an earlier multinn, or its writing was "
             f"interrupted), so its files cannot be verified; {missing_hint}"
         )
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PresetError(f"{shown}: cannot read file ({exc.strerror or _one_line(exc)}); {hint}") from None
-    except ValueError as exc:
-        raise PresetError(f"{shown}: not valid JSON ({_one_line(exc)}); {hint}") from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+    manifest = _read_json(path, shown=shown, hint=hint)
+    if not isinstance(manifest.get("files"), dict):  # an object, but not a manifest
         raise PresetError(f"{shown}: expected an object with 'format' and 'files'; {hint}")
     if manifest.get("format") != MANIFEST_FORMAT or isinstance(manifest.get("format"), bool):
         raise PresetError(
@@ -372,15 +367,17 @@ def save_preset(model, directory: str | os.PathLike, metadata: Mapping[str, Any]
 
 
 # ---------------------------------------------------------------------------------- reading
-def _read_json(path: Path) -> dict:
+def _read_json(path: Path, shown: str | None = None, hint: str = "") -> dict:
+    """A JSON object from `path`; each problem one `PresetError` naming the file (as `shown`), then `hint`."""
+    shown, hint = shown or str(path), f"; {hint}" if hint else ""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise PresetError(f"{path}: cannot read file ({exc.strerror or _one_line(exc)})") from None
+        raise PresetError(f"{shown}: cannot read file ({exc.strerror or _one_line(exc)}){hint}") from None
     except ValueError as exc:
-        raise PresetError(f"{path}: not valid JSON ({_one_line(exc)})") from None
+        raise PresetError(f"{shown}: not valid JSON ({_one_line(exc)}){hint}") from None
     if not isinstance(data, dict):
-        raise PresetError(f"{path}: expected a JSON object, got {type(data).__name__}")
+        raise PresetError(f"{shown}: expected a JSON object, got {type(data).__name__}{hint}")
     return data
 
 

@@ -213,6 +213,8 @@ KINDS = [
     ("manifest-invalid-json", lambda d, _: (d / MANIFEST_FILE).write_text('{"format": 1,'),
      rf"p/{MANIFEST_FILE}: not valid JSON \(.*\){RESEAL}"),
     ("manifest-not-an-object", lambda d, _: (d / MANIFEST_FILE).write_text("[]"),
+     rf"p/{MANIFEST_FILE}: expected a JSON object, got list{RESEAL}"),
+    ("manifest-without-files", lambda d, _: (d / MANIFEST_FILE).write_text('{"format": 1}'),
      rf"p/{MANIFEST_FILE}: expected an object with 'format' and 'files'"),
     ("manifest-unknown-format", _manifest(lambda m: m.update(format=2)),
      rf"p/{MANIFEST_FILE}: unsupported format 2 \(this multinn reads format 1; a newer multinn may read it\)"),
