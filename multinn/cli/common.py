@@ -27,7 +27,10 @@ def stderr_console():
     """The console for progress bars, notes and warnings (errors go through `main.fail`)."""
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+        console = Console(stderr=True, highlight=False, soft_wrap=True, width=120)
+    return console
 
 
 VERBOSE_ENV = "MULTINN_VERBOSE"

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from multinn.cli.common import SPEC_NAMES, format_bytes, load_spec, stderr_console, stdout_console
+from multinn.cli.mapping import mapping_options, parse_maps, summary_table
 from multinn.errors import MultinnError
 
 SPLITS = ("train", "valid", "test")
@@ -135,8 +136,9 @@ def data() -> None:
     help="Shard size: coordinates in memory (16MB, 512KB; 12 bytes per note) or a piece count (500pieces).",
 )
 @click.option("--overwrite", is_flag=True, help="Replace shards already in the --shards directory.")
+@mapping_options(allow_drop=False)
 def prepare(path: str, name: str, spec_value: str | None, out: Path | None, shards: Path | None, shard_size: dict,
-            overwrite: bool) -> None:  # fmt: skip
+            overwrite: bool, maps: tuple[str, ...], out_of_range: str) -> None:  # fmt: skip
     """Read a dataset into train/valid/test splits: cached under $MULTINN_HOME, optionally
     written as .npz files (--out) or as shards for streaming (--shards).
 
@@ -166,9 +168,14 @@ def prepare(path: str, name: str, spec_value: str | None, out: Path | None, shar
             )
         _stream_lpd5_shards(path, spec, shards, shard_size, overwrite, console)
         return
+    options = {}
+    if info.path_kind == "folder":  # MIDI files: where their parts go
+        options = {"out_of_range": out_of_range, **({"mapping": parse_maps(maps), "auto": True} if maps else {})}
+    elif maps or out_of_range != "drop":
+        raise MultinnError(f"--map and --out-of-range apply to MIDI folders, not to --data {name}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the skipped files are reported below
-        splits = datasets.load(name, split=None, path=path, spec=spec)
+        splits = datasets.load(name, split=None, path=path, spec=spec, **options)
     meta = next(iter(splits.values())).metadata
     skipped = meta.get("skipped") or []
     if info.path_kind == "folder":
@@ -177,6 +184,8 @@ def prepare(path: str, name: str, spec_value: str | None, out: Path | None, shar
         title = f"{path}: {info.description}"
     console.print(split_table(title, splits))
     console.print(spec_line(spec))
+    if meta.get("parts"):
+        console.print(summary_table(meta["parts"], "where the parts of the files went"))
     if skipped:
         table = Table(title="skipped files")
         table.add_column("file")

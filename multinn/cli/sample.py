@@ -7,10 +7,13 @@ from pathlib import Path
 import click
 
 from multinn.cli.common import load_model, model_options, model_source, stderr_console, stdout_console
+from multinn.cli.mapping import mapping_options, parse_maps, parts_table
 from multinn.errors import MultinnError
 
 DEFAULT_BARS = 16
 """Length of a sample when neither --steps, --beats nor a fixed track says otherwise."""
+DEFAULT_TEMPO = 100.0
+"""Tempo of a sample (bpm) when neither --tempo nor a primer or fixed-track file gives one."""
 
 
 def numbered(path: Path, index: int, count: int) -> Path:
@@ -18,56 +21,64 @@ def numbered(path: Path, index: int, count: int) -> Path:
     return path if count == 1 else path.with_name(f"{path.stem}-{index + 1}{path.suffix}")
 
 
-def read_primer(path: str, spec):
-    """A primer MIDI file as a roll `[time, pitch, track]` in the model's spec; notes that the
-    spec cannot hold (unmapped instruments, pitches out of range) are a `SpecError`."""
+def read_primer(path: str, spec, mapping=None, out_of_range: str = "drop", allow_drop: bool = False):
+    """A primer MIDI file as a roll `[time, pitch, track]` in the model's spec, and its `MidiReport`.
+
+    Every part of the file is placed by `read_midi`'s rules (with `mapping` first); a file that
+    keeps no note, or loses more than half of them without `allow_drop`, is a `MultinnError`.
+    """
+    from multinn.cli.mapping import check_drops
     from multinn.data import read_midi
-    from multinn.errors import SpecError
 
-    roll, report = read_midi(path, spec, return_report=True)
-    if report.unmapped:
-        raise SpecError(
-            f"primer {path}: {report.unmapped} note(s) of {', '.join(report.unmapped_instruments)} map to none of the "
-            f"model's tracks {list(spec.track_names)} (name the MIDI tracks like them, or use --fix-track)"
-        )
-    if report.out_of_range:
-        raise SpecError(
-            f"primer {path}: {report.out_of_range} note(s) lie outside the model's pitch range "
-            f"{spec.lowest_pitch}..{spec.highest_pitch}"
-        )
-    return roll
+    roll, report = read_midi(path, spec, mapping, out_of_range=out_of_range, return_report=True)
+    check_drops(f"primer {path}", report.num_notes, report.dropped, allow_drop)
+    return roll, report
 
 
-def read_fixed_track(path: str, spec, track: str):
-    """The notes of `track` in a MIDI file as `[time, pitch]`: its MIDI track of that name or, in
-    a file with one instrument, that instrument."""
+def read_fixed_track(path: str, spec, track: str, mapping=None, out_of_range: str = "drop", allow_drop: bool = False):
+    """The notes of `track` in a MIDI file as `[time, pitch]`, and the file's `MidiReport`.
+
+    A file of one part (a melody) gives that part, whatever its name; a file of several parts is
+    read into the model's tracks by `read_midi`'s rules (with `mapping` first), and the notes that
+    land on `track` are kept: a file in the model's own layout (tracks named like the model's)
+    gives its track of that name. No note on `track`, or more than half of the notes meant for it
+    dropped without `allow_drop`, is a `MultinnError`.
+    """
+    from multinn.cli.mapping import check_drops
     from multinn.data import PianorollSpec, read_midi
-    from multinn.errors import SpecError
 
     k = spec.track_index(track)
     name = spec.tracks[k].name
-    single = PianorollSpec(
-        spec.steps_per_beat, spec.lowest_pitch, spec.highest_pitch, (spec.tracks[k],), spec.beats_per_bar
-    )
-    roll, report = read_midi(path, single, mapping={name: name}, return_report=True)
-    if report.num_notes + report.out_of_range == 0:  # no MIDI track of that name
-        if len(report.unmapped_instruments) != 1:
-            found = "; ".join(report.unmapped_instruments)
-            raise SpecError(
-                f"--fix-track {track}={path}: the file has no MIDI track named {name!r} and "
-                f"{len(report.unmapped_instruments)} instruments ({found}); pass a file with one instrument"
-            )
-        roll, report = read_midi(path, single, mapping={name: [range(128), "drums"]}, return_report=True)
-    if report.out_of_range:
-        raise SpecError(
-            f"--fix-track {track}={path}: {report.out_of_range} note(s) lie outside the model's pitch range "
-            f"{spec.lowest_pitch}..{spec.highest_pitch}"
+    what = f"--fix-track {track}={path}"
+    roll, report = read_midi(path, spec, mapping, out_of_range=out_of_range, return_report=True)
+    if len(report.parts) == 1:  # a melody: it is the fixed track, whatever its name or register
+        single = PianorollSpec(
+            spec.steps_per_beat, spec.lowest_pitch, spec.highest_pitch, (spec.tracks[k],), spec.beats_per_bar
         )
-    return roll[..., 0]
+        everything = {name: ["drums" if report.parts[0].is_drum else "program:0-127"]}
+        roll, report = read_midi(path, single, everything, auto=False, out_of_range=out_of_range, return_report=True)
+        check_drops(what, report.num_notes, report.dropped, allow_drop)
+        return roll[..., 0], report
+    parts = [part for part in report.parts if name in part.tracks]
+    if not parts or not roll[..., k].any():
+        found = "; ".join(f"{p.name or '(unnamed)'} -> {', '.join(p.tracks) or 'unmapped'}" for p in report.parts)
+        raise MultinnError(
+            f"{what}: no part of the file lands on {name} ({found}); choose one with --map 'PART={name}'"
+        )
+    check_drops(what, sum(p.kept for p in parts), sum(p.dropped for p in parts), allow_drop)
+    return roll[..., k], report
 
 
 def write_outputs(
-    rolls, spec, out: Path, plot: Path | None, tempo: float, caption: str, done=None, audio: Path | None = None
+    rolls,
+    spec,
+    out: Path,
+    plot: Path | None,
+    tempo: float,
+    caption: str,
+    done=None,
+    audio: Path | None = None,
+    time_signature: tuple[int, int] | None = None,
 ) -> list[Path]:
     """Write each roll as a MIDI file (and a picture with `plot`, a WAV file rendered from the MIDI
     file with `audio`), numbered like `numbered`: all of them or none (`multinn.utils.io.all_or_none`).
@@ -84,7 +95,7 @@ def write_outputs(
     sounds = [numbered(audio, i, count) for i in range(count)] if audio else []
     with all_or_none(paths + pictures + sounds) as staged:
         for i, roll in enumerate(rolls):
-            write_midi(roll, staged[i], spec, tempo=tempo)
+            write_midi(roll, staged[i], spec, tempo=tempo, time_signature=time_signature)
             if plot:
                 from multinn.plotting import plot as plot_roll
 
@@ -96,6 +107,15 @@ def write_outputs(
             if done:
                 done(i)
     return paths
+
+
+def _musical_frame(reports, tempo: float | None) -> tuple[float, tuple[int, int] | None]:
+    """The output's tempo (`--tempo`, else the first file's first tempo, else `DEFAULT_TEMPO`)
+    and time signature (the first file's, else the spec's)."""
+    first = reports[0] if reports else None
+    if tempo is None:
+        tempo = first.tempo if first is not None and first.tempo else DEFAULT_TEMPO
+    return tempo, first.time_signature if first is not None else None
 
 
 def _check_matplotlib() -> None:
@@ -132,7 +152,7 @@ def _check_audio() -> None:
     "--primer",
     type=click.Path(),
     metavar="FILE.mid",
-    help="Continue this MIDI file (its tracks must map onto the model's).",
+    help="Continue this MIDI file (its parts are placed on the model's tracks; see --map).",
 )
 @click.option(
     "--fix-track",
@@ -162,21 +182,29 @@ def _check_audio() -> None:
     "numbered like --out.",
 )
 @click.option(
-    "--tempo", type=click.FloatRange(1, 400), default=100.0, show_default=True, help="Tempo of the MIDI files (bpm)."
+    "--tempo",
+    type=click.FloatRange(1, 400),
+    help=f"Tempo of the MIDI files in bpm [default: the primer's (else the first fixed track file's), else "
+    f"{DEFAULT_TEMPO:g}]; the time signature is the primer's too.",
 )
-def sample(preset, model_dir, num, steps, beats, temperature, seed, primer, fixed, out, plot, audio, tempo) -> None:
+@mapping_options()
+def sample(preset, model_dir, num, steps, beats, temperature, seed, primer, fixed, out, plot, audio, tempo, maps,
+           out_of_range, allow_drop) -> None:  # fmt: skip
     """Generate multi-track MIDI files.
 
     With no options, the default bundled preset writes sample.mid (four voices, 16 bars).
     The length is --steps or --beats after the primer; without either, 16 bars, or with
     --fix-track, as long as the longest fixed track. A fixed track shorter than the result
-    is padded with silence, a longer one is cut (a note says so).
+    is padded with silence, a longer one is cut (a note says so). The parts of a primer or
+    fixed-track file are placed on the model's tracks by name, drums, family and pitch order
+    (--map overrides); a table on stderr shows what went where.
 
     \b
     Examples:
       multinn sample --seed 0 --out chorale.mid --plot chorale.png --audio chorale.wav
       multinn sample --primer opening.mid --beats 32
       multinn sample --fix-track Soprano=melody.mid --out harmonised.mid
+      multinn sample --primer quartet.mid --map 'Violin I=Soprano' --out-of-range fold
     """
     import random
 
@@ -200,6 +228,7 @@ def sample(preset, model_dir, num, steps, beats, temperature, seed, primer, fixe
             raise click.BadParameter(f"expected NAME=FILE.mid, got {item!r}", param_hint="--fix-track")
         pairs.append((track, file))
 
+    mapping = parse_maps(maps)
     err = stderr_console()
     source = model_source(preset, model_dir, default=DEFAULT_PRESET)
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -212,9 +241,22 @@ def sample(preset, model_dir, num, steps, beats, temperature, seed, primer, fixe
         spec = model.spec
         for track, _ in pairs:
             spec.track_index(track)  # a track the model lacks fails before any file is read
-        primer_roll = read_primer(primer, spec) if primer else None
+        reading = dict(mapping=mapping, out_of_range=out_of_range, allow_drop=allow_drop)
+        frames = []  # the reports of the files read, primer first: the output keeps their tempo
+        primer_roll = None
+        if primer:
+            primer_roll, report = read_primer(primer, spec, **reading)
+            progress.console.print(parts_table(report, f"primer {primer}"))
+            frames.append(report)
         primer_steps = 0 if primer_roll is None else len(primer_roll)
-        fixed_rolls = {spec.tracks[spec.track_index(t)].name: read_fixed_track(f, spec, t) for t, f in pairs}
+        fixed_rolls = {}
+        for track, file in pairs:
+            roll, report = read_fixed_track(file, spec, track, **reading)
+            name = spec.tracks[spec.track_index(track)].name
+            progress.console.print(parts_table(report, f"--fix-track {name}={file}"))
+            fixed_rolls[name] = roll
+            frames.append(report)
+        tempo, time_signature = _musical_frame(frames, tempo)
         if steps is None:
             if beats:
                 steps = beats * spec.steps_per_beat
@@ -239,7 +281,8 @@ def sample(preset, model_dir, num, steps, beats, temperature, seed, primer, fixe
                                fixed_tracks=fixed_rolls or None, seed=seed)  # fmt: skip
         progress.update(task, description=f"writing {num} file(s)", total=num, completed=0)
         written = write_outputs(rolls, spec, out, plot, tempo, f"{source}, seed {seed}",
-                                lambda i: progress.update(task, completed=i + 1), audio=audio)  # fmt: skip
+                                lambda i: progress.update(task, completed=i + 1), audio=audio,
+                                time_signature=time_signature)  # fmt: skip
 
     console = stdout_console()
     beats_total = total / spec.steps_per_beat

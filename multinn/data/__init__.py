@@ -4,7 +4,17 @@ Only the tf.data pipelines (`make_tf_dataset`, `ShardedDataset.tf_dataset`) need
 import it when called.
 """
 
-from multinn.data.midi import MidiReport, program_family, read_midi, read_midis, write_midi
+from multinn.data.midi import (
+    MidiReport,
+    NoNotesKeptError,
+    PartReport,
+    parse_mapping,
+    program_family,
+    read_midi,
+    read_midis,
+    summarise_parts,
+    write_midi,
+)
 from multinn.data.pianoroll_dataset import PianorollDataset
 from multinn.data.pianoroll_spec import PianorollSpec, TrackSpec
 from multinn.data.pipeline import make_tf_dataset
@@ -12,17 +22,21 @@ from multinn.data.shards import ShardedDataset, ShardedSplit, ShardWriter, read_
 
 __all__ = [
     "MidiReport",
+    "NoNotesKeptError",
     "PianorollDataset",
+    "PartReport",
     "PianorollSpec",
     "ShardWriter",
     "ShardedDataset",
     "ShardedSplit",
     "TrackSpec",
     "make_tf_dataset",
+    "parse_mapping",
     "program_family",
     "read_midi",
     "read_midis",
     "read_shard",
+    "summarise_parts",
     "write_midi",
     "write_shards",
 ]

@@ -6,7 +6,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from multinn.data.midi import TrackMapping, read_midis
+from multinn.data.midi import TrackMapping, read_midis, summarise_parts
 from multinn.data.pianoroll_dataset import PianorollDataset
 from multinn.data.pianoroll_spec import PianorollSpec
 from multinn.datasets.lpd5 import LPD5_SPEC
@@ -49,10 +49,14 @@ def read_midi_folder(
     mapping: TrackMapping | None = None,
     fallback: str | None = None,
     max_steps: int | None = None,
+    *,
+    auto: bool = False,
+    voices: bool | None = None,
+    out_of_range: str = "drop",
 ) -> dict[str, PianorollDataset]:
     """Read every MIDI file under a folder into train/valid/test datasets.
 
-    Files that cannot be read (corrupt, empty, not MIDI, no note left after mapping) are skipped;
+    Files that cannot be read (corrupt, empty, not MIDI, no note kept after mapping) are skipped;
     every split's `metadata["skipped"]` lists them as `[relative path, reason]` (and
     `multinn.datasets.load` warns about them).
 
@@ -62,6 +66,13 @@ def read_midi_folder(
         mapping: Explicit instrument mapping, see `multinn.data.read_midi`.
         fallback: Track for instruments nothing else claims.
         max_steps: Longest piece accepted (default `read_midi`'s).
+        auto: Whether the instruments `mapping` leaves go on through `read_midi`'s automatic rules
+            (name, drums, family, pitch order). False by default here, unlike `read_midi`: a
+            dataset's mapping stays exclusive, as it was before `auto` existed (the others go to
+            `fallback` or are dropped). Without a mapping the automatic rules always apply.
+        voices: Whether the spec's pitched tracks are monophonic voices (default: inferred), see
+            `read_midi`.
+        out_of_range: `"drop"` or `"fold"` notes outside the spec's pitch range, see `read_midi`.
 
     Raises:
         DatasetError: The folder is missing, holds no MIDI file, or no file could be read.
@@ -75,18 +86,23 @@ def read_midi_folder(
     total = sum(len(f) for f in files.values())
     if total == 0:
         raise DatasetError(f"{folder}: no .mid or .midi files found")
-    kwargs = {"mapping": mapping, "fallback": fallback}
+    kwargs = {"mapping": mapping, "fallback": fallback, "auto": auto, "voices": voices, "out_of_range": out_of_range}
     if max_steps is not None:
         kwargs["max_steps"] = max_steps
-    read, skipped = {}, []
+    read, skipped, reports = {}, [], []
     for split, paths in files.items():
-        rolls, kept, bad = read_midis(paths, spec, **kwargs)
+        rolls, kept, bad, split_reports = read_midis(paths, spec, return_reports=True, **kwargs)
         read[split] = (rolls, kept)
         skipped += bad
+        reports += split_reports
     if len(skipped) == total:
         reasons = "; ".join(f"{Path(p).name}: {why}" for p, why in skipped[:5])
         raise DatasetError(f"{folder}: none of the {total} MIDI files could be read ({reasons})")
-    metadata = {"skipped": [[os.path.relpath(p, folder), why] for p, why in skipped], "files": total}
+    metadata = {
+        "skipped": [[os.path.relpath(p, folder), why] for p, why in skipped],
+        "files": total,
+        "parts": summarise_parts(reports),  # where the parts of the kept files went (rule, tracks)
+    }
     return {
         split: PianorollDataset.from_rolls(
             rolls, spec, [os.path.relpath(p, folder) for p in kept], name="midi-folder", split=split, metadata=metadata

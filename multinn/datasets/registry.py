@@ -46,6 +46,8 @@ class DatasetInfo:
         source: Where to download the data; `None` when a local `path` is required.
         path_kind: `"file"` or `"folder"`: what `path` must be.
         options: Names of the extra keyword arguments the reader accepts.
+        version: Version of how the reader reads a source; a new version keys new caches (prepared
+            splits of an older reader are not reused).
     """
 
     name: str
@@ -55,6 +57,7 @@ class DatasetInfo:
     source: DataSource | None = None
     path_kind: str = "file"
     options: tuple[str, ...] = ()
+    version: int = 1
 
 
 _JSB_REPO = "https://raw.githubusercontent.com/czhuang/JSB-Chorales-dataset/master/"
@@ -111,7 +114,8 @@ register_dataset(
         read_midi_folder,
         LPD5_SPEC,
         path_kind="folder",
-        options=("mapping", "fallback", "max_steps"),
+        options=("mapping", "fallback", "max_steps", "auto", "voices", "out_of_range"),
+        version=2,  # 2: part assignment by pitch order, voice splits, no silent files (multinn 0.2)
     )
 )
 
@@ -203,6 +207,8 @@ def load(
     datasets = None
     if cache:
         settings = {"format": CACHE_FORMAT, "source": _fingerprint(source, info.path_kind), "spec": spec.to_dict()}
+        if info.version > 1:  # a reader that reads the same source differently keys new caches
+            settings["version"] = info.version
         settings["options"] = {k: repr(v) for k, v in sorted(options.items())}
         key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
         files = {s: multinn_home() / "datasets" / f"{name}-{s}-{key}.npz" for s in SPLITS}

@@ -89,28 +89,31 @@ def test_user_errors_are_one_line_with_exit_code_2(tmp_path, chorale_midi):
     text.write_text("not a MIDI file")
     assert_user_error(invoke("sample", "--primer", text), "not a MIDI file (no 'MThd' header)")
     piano = write_one_instrument(tmp_path / "piano.mid", [(60, 0, 4)], program=0, name="Piano")
+    drums = tmp_path / "drums.mid"
+    midi = mido.MidiFile(type=1, ticks_per_beat=480)
+    midi.tracks.append(mido.MidiTrack([mido.MetaMessage("track_name", name="Kit"),
+                                       mido.Message("note_on", channel=9, note=36, velocity=90),
+                                       mido.Message("note_off", channel=9, note=36, time=480)]))  # fmt: skip
+    midi.save(drums)
     assert_user_error(
-        invoke("sample", "--primer", piano), "map to none of the model's tracks ['Soprano', 'Alto', 'Tenor', 'Bass']"
+        invoke("sample", "--primer", drums),
+        "drums.mid: all 1 notes dropped: 1 notes of 1 part(s) map to no track ('Kit', drums, channel 10: 1 notes)",
     )
     high = write_one_instrument(tmp_path / "high.mid", [(100, 0, 4)], program=52, name="Soprano")
-    assert_user_error(invoke("sample", "--primer", high), "outside the model's pitch range 36..84")
-    assert_user_error(invoke("sample", "--fix-track", f"Soprano={high}"), "outside the model's pitch range 36..84")
+    for args in (["--primer", high], ["--fix-track", f"Soprano={high}"]):
+        assert_user_error(invoke("sample", *args), "1 notes lie outside the spec's pitch range 36..84")
+    half = write_one_instrument(tmp_path / "half.mid", [(100, 0, 4), (101, 4, 4), (60, 8, 4)], program=52)
+    assert_user_error(
+        invoke("sample", "--primer", half), "primer " + str(half) + ": 2 of 3 notes would be dropped"
+    )  # fmt: skip
     assert_user_error(
         invoke("sample", "--fix-track", f"Drums={path}"),
         "no track named 'Drums'; the tracks are ['Soprano', 'Alto', 'Tenor', 'Bass']",
     )
     assert_user_error(invoke("sample", "--fix-track", f"Soprano={piano}", "--preset", "jsb-chorales-rnn-nade"),
                       "no track named 'Soprano'; the tracks are ['Chorale']")  # fmt: skip
-    two = tmp_path / "two.mid"
-    midi = mido.MidiFile(path)
-    for track in midi.tracks:
-        for i, msg in enumerate(track):
-            if msg.type == "track_name":
-                track[i] = msg.copy(name=msg.name + " voice")
-    midi.save(two)
-    assert_user_error(
-        invoke("sample", "--fix-track", f"Soprano={two}"), "has no MIDI track named 'Soprano' and 4 instruments"
-    )
+    assert_user_error(invoke("sample", "--primer", piano, "--map", "Piano"), "mapping 'Piano': expected SELECTOR=TRACK")
+    assert_user_error(invoke("sample", "--primer", piano, "--map", "Piano=Lead"), "no track named 'Lead'")
     assert_user_error(invoke("sample", "--steps", "4", "--beats", "1"), "give --steps or --beats, not both")
     assert_user_error(
         invoke("sample", "--preset", DEFAULT_PRESET, "--model", tmp_path), "give --preset or --model, not both"

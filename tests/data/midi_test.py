@@ -1,6 +1,7 @@
 import collections
 import dataclasses
 import io
+import math
 import random
 import re
 import struct
@@ -12,7 +13,7 @@ import pytest
 
 from multinn import datasets
 from multinn.data import PianorollSpec, TrackSpec, read_midi, write_midi
-from multinn.data.midi import Instrument, MidiReport, _Mapper, _read_smf, read_midis
+from multinn.data.midi import Instrument, MidiReport, NoNotesKeptError, _read_smf, read_midis
 from multinn.datasets import LPD5_SPEC
 from multinn.errors import MidiError, MultinnError, SpecError
 
@@ -117,11 +118,17 @@ def test_family_mapping_merges_and_counts(tmp_path):
     assert roll[:3, row(36), 0].all() and roll[12:15, row(38), 0].all()
     assert not roll[..., 4].any()
     assert report.out_of_range == 1
-    assert report.unmapped == 1 and "Violin" in report.unmapped_instruments[0]
-    assert report.track_notes == {"Drums": 2, "Piano": 2, "Guitar": 1, "Bass": 1, "Strings": 0}
+    # No LPD-5 track of the violin's family (Strings, 40-47) and no fallback: the pitch order places it, alone, on
+    # the first pitched track (it was dropped, unmapped, before the pitch-order rule).
+    assert roll[:6, row(76), 1].all() and report.unmapped == 0
+    violin = next(part for part in report.parts if part.name == "Violin")
+    assert (violin.tracks, violin.rule, violin.kept) == (("Piano",), "pitch order", 1)
+    assert report.track_notes == {"Drums": 2, "Piano": 3, "Guitar": 1, "Bass": 1, "Strings": 0}
+    assert [part.rule for part in report.parts] == ["family"] * 4 + ["pitch order", "drums", "family"]
 
     roll, report = read_midi(path, LPD5_SPEC, fallback="Strings", return_report=True)
     assert roll[:6, row(76), 4].all() and report.unmapped == 0
+    assert [(part.name, part.rule) for part in report.parts if part.tracks == ("Strings",)] == [("Violin", "fallback")]
 
 
 def test_explicit_mapping(tmp_path):
@@ -257,13 +264,93 @@ def test_read_midis_keeps_good_files_and_reports_bad(tmp_path):
     assert skipped[0][0].endswith("b.mid") and "truncated" in skipped[0][1]
 
 
-def reference_read_midi(path, spec, mapping=None, fallback=None):
+def reference_assignment(spec, pitches, mapping=None, fallback=None, auto=True):
+    """The rules of `read_midi` applied the straightforward way: `{instrument: track index or None}` for
+    `pitches` (`{instrument: [pitch of each note]}`, in file order). No voice split: for specs without voices."""
+    tracks, out, claimed, left = spec.tracks, {}, set(), []
+    pitched = [i for i, t in enumerate(tracks) if not t.is_drum]
+
+    def matches(selector, inst):
+        if isinstance(selector, str):
+            if selector.lower() == "drums":
+                return inst.is_drum
+            return selector.strip().lower() == inst.track_name.strip().lower()
+        return not inst.is_drum and inst.program in (selector if isinstance(selector, range) else [selector])
+
+    for inst in pitches:
+        if mapping is not None:
+            hits = [
+                spec.track_index(name)
+                for name, sel in mapping.items()
+                if any(matches(s, inst) for s in (sel if isinstance(sel, list) else [sel]))
+            ]
+            if hits:
+                out[inst] = hits[0]
+                claimed.add(hits[0])
+                continue
+            if not auto:
+                out[inst] = None if fallback is None else spec.track_index(fallback)
+                continue
+        name = inst.track_name.strip().lower()
+        named = [i for i, t in enumerate(tracks) if name and t.name.lower() == name and t.is_drum == inst.is_drum]
+        if named:
+            out[inst] = named[0]
+            claimed.add(named[0])
+        else:
+            left.append(inst)
+    groups = {}
+    for inst in left:
+        if inst.is_drum:
+            out[inst] = next((i for i, t in enumerate(tracks) if t.is_drum), None)
+            continue
+        family = [i for i in pitched if tracks[i].program // 8 == inst.program // 8]
+        if len(family) == 1:
+            out[inst] = family[0]
+        elif not family and fallback is not None:
+            out[inst] = spec.track_index(fallback)
+        else:
+            candidates = family or pitched
+            free = tuple(i for i in candidates if i not in claimed) or tuple(candidates)
+            out[inst] = None
+            if free:
+                groups.setdefault(free, []).append(inst)
+
+    def sounds(inst):
+        return any(spec.lowest_pitch <= p <= spec.highest_pitch for p in pitches[inst])
+
+    def mean(group):  # of the pitches in the spec's range, or of all for a part with none
+        heard = [
+            p
+            for inst in group
+            for p in pitches[inst]
+            if not sounds(inst) or spec.lowest_pitch <= p <= spec.highest_pitch
+        ]
+        return sum(heard) / len(heard)
+
+    for free, group in groups.items():
+        group = sorted(group, key=lambda inst: -mean([inst]))  # stable: file order on ties
+        sounding = [inst for inst in group if sounds(inst)] or group
+        clusters = [[inst] for inst in sounding]
+        while len(clusters) > len(free):
+            gaps = [mean(clusters[i]) - mean(clusters[i + 1]) for i in range(len(clusters) - 1)]
+            i = gaps.index(min(gaps))
+            clusters[i : i + 2] = [clusters[i] + clusters[i + 1]]
+        n, m = len(clusters), len(free)
+        for i, cluster in enumerate(clusters):
+            for inst in cluster:
+                out[inst] = free[0 if n == 1 else math.floor(i * (m - 1) / (n - 1) + 0.5)]
+        for inst in group:  # a part with no note in the range: on the track of the part nearest in mean pitch
+            if inst not in sounding:
+                out[inst] = out[min(sounding, key=lambda other, inst=inst: abs(mean([other]) - mean([inst])))]
+    return out
+
+
+def reference_read_midi(path, spec, mapping=None, fallback=None, auto=True):
     """`read_midi` done the straightforward way, one note at a time, without its errors: `(roll, report)`."""
     midi = mido.MidiFile(path)
     tpb, spb = midi.ticks_per_beat, spec.steps_per_beat
     to_step = lambda tick: (2 * tick * spb + tpb) // (2 * tpb)  # noqa: E731
-    mapper = _Mapper(spec, mapping, fallback)
-    notes, end_tick = [], 0  # (start tick, stop tick, pitch, instrument)
+    notes, end_tick, pitches = [], 0, {}  # (start tick, stop tick, pitch, instrument); {instrument: [pitch]}
     for track in midi.tracks:
         tick, name, programs, active = 0, "", [0] * 16, {}
         for msg in track:
@@ -275,6 +362,7 @@ def reference_read_midi(path, spec, mapping=None, fallback=None):
             elif msg.type == "note_on" and msg.velocity > 0:
                 inst = Instrument(name, msg.channel, programs[msg.channel])
                 active.setdefault((msg.channel, msg.note), []).append((tick, inst))
+                pitches.setdefault(inst, []).append(msg.note)  # in the order of their first note
             elif msg.type in ("note_on", "note_off") and active.get((msg.channel, msg.note)):
                 start, inst = active[msg.channel, msg.note].pop(0)  # first in, first out
                 notes.append((start, tick, msg.note, inst))
@@ -282,8 +370,9 @@ def reference_read_midi(path, spec, mapping=None, fallback=None):
         notes += [(start, tick, pitch, inst) for (_, pitch), on in active.items() for start, inst in on]
     report = MidiReport(str(path), track_notes={t.name: 0 for t in spec.tracks})
     unmapped, kept = collections.Counter(), []
+    assignment = reference_assignment(spec, pitches, mapping, fallback, auto)
     for start, stop, pitch, inst in notes:
-        index = mapper(inst)
+        index = assignment[inst]
         if index is None:
             unmapped[inst] += 1
         elif not spec.lowest_pitch <= pitch <= spec.highest_pitch:
@@ -336,38 +425,51 @@ def random_midi(path, seed):
     return path
 
 
+EXPLICIT = {"Lead": ["lead", range(0, 30)], "Drums": ["drums", "kit"], "Bass": [33, 40]}
+
+
 @pytest.mark.parametrize(
-    "spec, mapping, fallback",
+    "spec, mapping, fallback, auto, rules",
     [
-        (SPEC, None, None),
-        (SPEC, {"Lead": ["lead", range(0, 30)], "Drums": ["drums", "kit"], "Bass": [33, 40]}, None),
-        (LPD5_SPEC, None, "Strings"),
-        (PianorollSpec(12, 48, 72, [TrackSpec("Piano")]), None, None),
+        (SPEC, None, None, True, {"name", "drums", "family", "pitch order", "pitch order (merged)"}),
+        (SPEC, EXPLICIT, None, True, {"mapping", "name", "family", "pitch order"}),
+        (SPEC, EXPLICIT, None, False, {"mapping", "unmapped"}),
+        (LPD5_SPEC, None, "Strings", True, {"drums", "family", "fallback"}),
+        (LPD5_SPEC, None, None, True, {"drums", "family", "pitch order", "pitch order (merged)"}),
+        (PianorollSpec(12, 48, 72, [TrackSpec("Piano")]), None, None, True, {"unmapped", "pitch order (merged)"}),
     ],
-    ids=["family", "explicit", "lpd5", "one-track"],
+    ids=["family", "explicit", "exclusive", "lpd5", "lpd5-pitch-order", "one-track"],
 )
-def test_read_midi_equals_the_straightforward_reading_on_random_files(tmp_path, spec, mapping, fallback):
-    seen = collections.Counter()
+def test_read_midi_equals_the_straightforward_reading_on_random_files(tmp_path, spec, mapping, fallback, auto, rules):
+    seen, seen_rules = collections.Counter(), set()
+    kwargs = {"fallback": fallback, "auto": auto}
     for seed in range(40):
         path = random_midi(tmp_path / f"{seed}.mid", seed)
-        roll, report = reference_read_midi(path, spec, mapping, fallback)
+        roll, report = reference_read_midi(path, spec, mapping, fallback, auto)
         if report.num_notes + report.dropped == 0:
             with pytest.raises(MidiError, match="contains no notes"):
-                read_midi(path, spec, mapping, fallback=fallback)
+                read_midi(path, spec, mapping, **kwargs)
             continue
-        if len(roll) == 0:
-            with pytest.raises(MidiError, match="holds no time steps"):
-                read_midi(path, spec, mapping, fallback=fallback)
+        if report.num_notes == 0:  # once a silent roll (or "no time steps"), now an error
+            with pytest.raises(NoNotesKeptError, match=f"all {report.dropped} notes dropped: "):
+                read_midi(path, spec, mapping, **kwargs)
+            seen.update(nothing_kept=1)
             continue
-        back, back_report = read_midi(path, spec, mapping, fallback=fallback, return_report=True)
+        back, back_report = read_midi(path, spec, mapping, return_report=True, **kwargs)
         assert back.dtype == bool and back.flags.c_contiguous
         np.testing.assert_array_equal(back, roll)
-        assert back_report == report
+        for field in ("num_notes", "out_of_range", "unmapped", "unmapped_instruments", "track_notes"):
+            assert getattr(back_report, field) == getattr(report, field), field
+        assert back_report.dropped == report.dropped and back_report.extra_voices == 0
+        assert sum(part.notes for part in back_report.parts) == report.num_notes + report.dropped
+        assert sum(part.kept for part in back_report.parts) == report.num_notes
+        seen_rules.update(part.rule for part in back_report.parts)
         with pytest.raises(MidiError, match=f": {len(roll)} steps at .* max_steps={len(roll) - 1} "):
-            read_midi(path, spec, mapping, fallback=fallback, max_steps=len(roll) - 1)
+            read_midi(path, spec, mapping, max_steps=len(roll) - 1, **kwargs)
         seen.update(kept=report.num_notes, out_of_range=report.out_of_range, unmapped=report.unmapped)
     assert seen["kept"] > 1000 and seen["out_of_range"] > 100  # the files exercise what they should
-    assert seen["unmapped"] > 100 or fallback
+    assert seen["unmapped"] > 100 or "unmapped" not in rules
+    assert rules <= seen_rules, rules - seen_rules
 
 
 def test_overlapping_notes_pair_first_in_first_out(tmp_path):
@@ -383,22 +485,28 @@ def test_overlapping_notes_pair_first_in_first_out(tmp_path):
     assert roll[:, 60 - 48, 0].all() and not roll[..., 1:].any()
 
 
-def test_a_roll_of_no_time_steps_is_an_error(tmp_path):
-    # One note from tick 0 to tick 0: in range it keeps one step; dropped, nothing is left.
+def test_a_file_of_no_kept_note_is_an_error_and_a_kept_note_keeps_a_step(tmp_path):
+    # One note from tick 0 to tick 0: in range it keeps one step; dropped, nothing is left (once "holds no time
+    # steps", or a silent roll for a longer file: now always the error of a file whose notes were all dropped).
     kept = make_midi(tmp_path / "kept.mid", [("Lead", 0, 0, [(60, 0, 0)])])
     assert read_midi(kept, SPEC).shape == (1, 25, 3)
     low = make_midi(tmp_path / "low.mid", [("Lead", 0, 0, [(20, 0, 0)])])
-    reason = "holds no time steps (every note dropped, out of the spec's range or unmapped, and the file ends at tick 0"
-    with pytest.raises(MidiError, match=re.escape(f"low.mid: {reason}, before half a step)")):
+    reason = "all 1 notes dropped: 1 notes lie outside the spec's pitch range 48..72"
+    with pytest.raises(
+        NoNotesKeptError,
+        match=re.escape(f"low.mid: {reason} (out_of_range='fold' (command line: --out-of-range fold) moves"),
+    ) as info:
         read_midi(low, SPEC)
-    # An unmapped note that ends before half a step (20 ticks at 480 ticks per beat and 12 steps per beat).
+    assert info.value.report.out_of_range == 1 and info.value.report.parts[0].rule == "name"
+    assert read_midi(low, SPEC, out_of_range="fold").shape == (1, 25, 3)
+    # A note that ends before half a step (20 ticks at 480 ticks per beat and 12 steps per beat) keeps one step;
+    # the violin (no LPD-5 family) is placed by the pitch order (it was unmapped, and the file held no step).
     violin = make_midi(tmp_path / "violin.mid", [("Violin", 0, 40, [(60, 0, 19)])])
-    with pytest.raises(MidiError, match=r"violin.mid: holds no time steps .* at tick 19, before half a step\)$"):
-        read_midi(violin, LPD5_SPEC)
+    assert read_midi(violin, LPD5_SPEC).shape == (1, 84, 5)
     assert read_midi(violin, LPD5_SPEC, fallback="Strings").shape == (1, 84, 5)
     rolls, kept_paths, skipped = read_midis([kept, low], SPEC)  # as datasets and `multinn data prepare` read
     assert len(rolls) == 1 and kept_paths == [str(kept)]
-    assert skipped == [(str(low), f"{reason}, before half a step)")]
+    assert len(skipped) == 1 and skipped[0][0] == str(low) and skipped[0][1].startswith(reason)
 
     with pytest.raises(MidiError, match="cannot write .*empty.mid: the piano-roll has no time steps"):
         write_midi(np.zeros((0, 25, 3), bool), tmp_path / "empty.mid", SPEC)
@@ -742,7 +850,8 @@ def test_read_midi_rejects_unsupported_division_and_absurd_ticks(tmp_path):
         read_midi(tmp_path / "zero.mid", SPEC)
     # Delta times of 2**28 - 1 ticks add up, without overflow, to a piece far longer than max_steps.
     (tmp_path / "long.mid").write_bytes(smf(b"\x00\x90\x3c\x40" + b"\xff\xff\xff\x7f\x3c\x40" * 10_000))
-    with pytest.raises(MidiError, match=r"long.mid: 22369621250 steps .* longer than max_steps=100000"):
+    # (The notes, of no family of SPEC, are kept by the pitch order: the last one starts at the end and adds a step.)
+    with pytest.raises(MidiError, match=r"long.mid: 22369621251 steps .* longer than max_steps=100000"):
         read_midi(tmp_path / "long.mid", SPEC)
 
 
