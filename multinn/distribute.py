@@ -30,18 +30,11 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
+from multinn.choices import AUTO_SHARD_POLICIES, PRECISIONS, STRATEGIES
 from multinn.errors import MultinnError
 
 if TYPE_CHECKING:
     import tensorflow as tf
-
-STRATEGIES = ("default", "mirrored", "multi-worker")
-"""Names `get_strategy` accepts (and `multinn train --strategy`)."""
-
-PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
-"""Names `precision_policy` accepts (and `multinn train --mixed-precision`)."""
-
-AUTO_SHARD_POLICIES = ("auto", "file", "data", "off")
 
 
 def read_tf_config(value: str | None = None) -> dict[str, Any]:

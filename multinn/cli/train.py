@@ -13,9 +13,9 @@ from pathlib import Path
 import click
 
 from multinn.cli.common import parse_units, quiet_tensorflow, stderr_console, stdout_console
+from multinn.choices import ENCODERS, FEEDBACK_MODULES, GENERATORS, INPUT_SHARDING, MODES, PRECISIONS, STRATEGIES
 from multinn.errors import DatasetError, MultinnError
 
-MODE_NAMES = ("joint", "composer", "jamming", "feedback")
 DEFAULT_CROP_BEATS = {"bach-satb": 16, "jsb-chorales": 32}
 """Training crops per dataset (other datasets: 16 beats); `--crop-beats 0` trains on whole pieces."""
 
@@ -185,16 +185,16 @@ def evaluate_splits(model, splits: dict, names, batch_size: int, console) -> dic
 
 
 @click.command()
-@click.option("--mode", type=click.Choice(MODE_NAMES), default="joint", show_default=True, help="MultINN mode.")
+@click.option("--mode", type=click.Choice(MODES), default="joint", show_default=True, help="MultINN mode.")
 @click.option(
     "--generator",
-    type=click.Choice(["nade", "rbm"]),
+    type=click.Choice(GENERATORS),
     default="nade",
     show_default=True,
     help="Estimator of each generator (composer: nade only).",
 )
 @click.option(
-    "--encoder", type=click.Choice(["pass", "dbn"]), default="pass", show_default=True, help="Per-track frame encoder."
+    "--encoder", type=click.Choice(ENCODERS), default="pass", show_default=True, help="Per-track frame encoder."
 )
 @click.option(
     "--encoder-units", callback=parse_units, metavar="N[,N...]", help="DBN encoder sizes (with --encoder dbn)."
@@ -219,7 +219,7 @@ def evaluate_splits(model, splits: dict, names, batch_size: int, console) -> dic
 )
 @click.option(
     "--feedback",
-    type=click.Choice(["dense", "rnn"]),
+    type=click.Choice(FEEDBACK_MODULES),
     default="dense",
     show_default=True,
     help="Feedback module (feedback mode).",
@@ -292,7 +292,7 @@ def evaluate_splits(model, splits: dict, names, batch_size: int, console) -> dic
 )
 @click.option(
     "--strategy",
-    type=click.Choice(["default", "mirrored", "multi-worker"]),
+    type=click.Choice(STRATEGIES),
     default="default",
     show_default=True,
     help="tf.distribute strategy: one device, all GPUs of this machine, or the workers of TF_CONFIG "
@@ -300,7 +300,7 @@ def evaluate_splits(model, splits: dict, names, batch_size: int, console) -> dic
 )
 @click.option(
     "--input-sharding",
-    type=click.Choice(["auto", "files", "data"]),
+    type=click.Choice(INPUT_SHARDING),
     default="auto",
     show_default=True,
     help="How a multi-worker run splits the training data: files (each worker streams only its own "
@@ -309,7 +309,7 @@ def evaluate_splits(model, splits: dict, names, batch_size: int, console) -> dic
 )
 @click.option(
     "--mixed-precision",
-    type=click.Choice(["auto", "mixed_float16", "mixed_bfloat16"]),
+    type=click.Choice([p for p in PRECISIONS if p != "float32"]),
     is_flag=False,
     flag_value="auto",
     help="Train in a mixed dtype policy (likelihoods stay float32); alone: mixed_float16 on a GPU, "

@@ -7,10 +7,11 @@ from typing import Sequence
 import keras
 from keras import ops
 
+from multinn.choices import FEEDBACK_MODULES
 from multinn.generators.rnn_estimator import check_units
 from multinn.layers._validation import check_positive_int
 
-KINDS = ("dense", "rnn")
+KINDS = FEEDBACK_MODULES
 
 
 @keras.saving.register_keras_serializable(package="multinn")

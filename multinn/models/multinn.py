@@ -9,6 +9,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from multinn.choices import ENCODERS, GENERATORS
 from multinn.data.pianoroll_spec import PianorollSpec
 from multinn.errors import GenerationError, SpecError
 from multinn.generators import RNNNADE, RNNRBM, RNNMultiNADE
@@ -17,8 +18,6 @@ from multinn.layers import DBNEncoder, NADELayer, PassEncoder, RBMLayer
 from multinn.metrics.frame_metrics import FrameMetrics
 from multinn.utils.checks import check_temperature
 
-ENCODERS = ("pass", "dbn")
-GENERATORS = ("nade", "rbm")
 GENERATION_BYTES_PER_UNIT = 21
 """Bytes the generation loop holds per pitch, track, step and sequence: float32 clamp, padded
 primer, frame buffer, stacked and transposed output (4 bytes each), and the bool result."""

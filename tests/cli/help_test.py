@@ -2,7 +2,7 @@ import subprocess
 import sys
 
 from multinn.cli import main
-from multinn.cli.train import MODE_NAMES
+from multinn.choices import MODES as MODE_NAMES
 from multinn.models import MODES
 from tests.cli.conftest import invoke
 
