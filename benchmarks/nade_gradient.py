@@ -1,17 +1,27 @@
-"""NADE training gradient benchmark: the loop's hand-written gradient vs autodiff of the loop.
+"""NADE training gradient benchmark: the loop's hand-written gradient vs autodiff, on the Keras backend.
 
-`NADELayer(implementation="loop")` on TensorFlow differentiates its loop over the D dimensions with
-a hand-written backward loop that recovers the hidden pre-activations by subtraction instead of
-keeping them (`multinn.layers.nade_layer._tf_loop_logits`). Autodiff of the same loop keeps every
-step's `[batch, H]` activations. This benchmark trains models both ways, each configuration in
-its own process, and reports training frames/s and the process's peak RSS (`ru_maxrss`):
+`NADELayer(implementation="loop")` differentiates its loop over the D dimensions with a
+hand-written backward loop that recovers the hidden pre-activations by subtraction instead of
+keeping them (`multinn.backend.nade_loop_logits`: `tf.custom_gradient` on TensorFlow,
+`jax.custom_vjp` on JAX); `hand_gradient=False` (here: the generators' `nade_hand_gradient`)
+differentiates the same `keras.ops` loop with the backend's autodiff, which keeps every step's
+`[batch, H]` activations. This benchmark trains each configuration both ways, each in its own
+process, on the backend that `KERAS_BACKEND` selects (default: TensorFlow), and reports training
+frames/s and the process's peak RSS (`ru_maxrss`):
 
-- `lpd5-composer`: the streaming benchmark's model (Composer, LSTM 64, NADE 32; LPD-5 layout,
-  5 tracks x 84 pitches) on random 16-beat batches (192 steps), batch 32;
+- `lpd5-composer`: the streaming benchmark's model sizes (Composer: LSTM 64, one NADE 32 per
+  track; LPD-5 layout, 5 tracks x 84 pitches) on random 16-beat batches (192 steps), batch 32;
 - `jsb-magenta`: the Magenta `pianoroll_rnn_nade` peer's sizes (DESIGN.md: 3 LSTM layers of 128,
   NADE 128, batch 64, dropout 0.5) on one 88-pitch track, 128-step batches.
 
-Usage: python benchmarks/nade_gradient.py [--steps 20] [--configs lpd5-composer jsb-magenta]
+What is trained is the model's generator with pass-through encoders (an `RNNMultiNADE` reading
+the previous frame, as `MultINNComposer` and `MultINNJoint` build it), teacher-forced, its
+negative log-likelihood minimised by `keras.Model.fit` with Adam: the computation of a MultINN
+training step without the model's metrics and gradient clipping, in a model that runs on every
+backend. TensorFlow compiles it with `tf.function` (XLA off: XLA slows the NADE loop down on CPU,
+docs/layers.md), JAX with `jax.jit`.
+
+Usage: [KERAS_BACKEND=jax] python benchmarks/nade_gradient.py [--steps 20] [--configs lpd5-composer jsb-magenta]
 Prints a table; the numbers are in docs/layers.md ("Training gradient") with the machine and date.
 """
 
@@ -26,43 +36,51 @@ import sys
 import time
 
 CONFIGS = {
-    "lpd5-composer": dict(mode="composer", spec="lpd5", rnn_units=[64], num_hidden=32, dropout=0.0, batch=32, steps=192),
-    "jsb-magenta": dict(mode="joint", spec="jsb", rnn_units=[128, 128, 128], num_hidden=128, dropout=0.5, batch=64,
+    "lpd5-composer": dict(tracks=5, pitches=84, rnn_units=[64], num_hidden=32, dropout=0.0, batch=32, steps=192),
+    "jsb-magenta": dict(tracks=1, pitches=88, rnn_units=[128, 128, 128], num_hidden=128, dropout=0.5, batch=64,
                         steps=128),
 }  # fmt: skip
-
-
-def spec_of(name: str):
-    from multinn.data import PianorollSpec, TrackSpec
-    from multinn.datasets import lpd5
-
-    if name == "lpd5":
-        return lpd5.LPD5_SPEC
-    return PianorollSpec(4, 21, 108, [TrackSpec("Piano")])  # 88 pitches, one track
 
 
 def worker(config: str, hand: bool, steps: int) -> None:
     """Subprocess: train `config` for 2 x `steps` steps (the first epoch warms up); print JSON."""
     import keras
     import numpy as np
+    from keras import ops
 
-    import multinn.layers.nade_layer as nade_layer
-    from multinn.models import MODES
+    from multinn.generators import RNNMultiNADE
 
-    nade_layer._HAND_GRADIENT = hand
     options = CONFIGS[config]
-    spec = spec_of(options["spec"])
-    model = MODES[options["mode"]](
-        spec, rnn_units=options["rnn_units"], num_hidden=options["num_hidden"], dropout=options["dropout"], seed=0
+    units = options["tracks"] * options["pitches"]
+    generator = RNNMultiNADE(
+        units,
+        [units] if options["tracks"] == 1 else [options["pitches"]] * options["tracks"],
+        options["num_hidden"],
+        rnn_units=options["rnn_units"],
+        dropout=options["dropout"],
+        nade_hand_gradient=hand,
+        seed=0,
     )
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    rng = np.random.default_rng(0)
-    shape = (options["batch"], options["steps"], spec.num_pitches, spec.num_tracks)
-    x = (rng.random(shape) < 0.03).astype("float32")
-    mask = np.ones(shape[:2], "float32")
-    import tensorflow as tf
 
-    data = tf.data.Dataset.from_tensors((x, mask)).repeat()
+    class TeacherForcedNLL(keras.Model):
+        """The generator's negative log-likelihood of `[batch, time, units]` frames, nats per step."""
+
+        def __init__(self, generator):
+            super().__init__()
+            self.generator = generator
+
+        def call(self, frames, training=False):
+            inputs = ops.pad(frames, ((0, 0), (1, 0), (0, 0)))[:, :-1]  # step t reads frame t - 1
+            outputs = ops.reshape(self.generator.rnn_outputs(inputs, training=training), (-1, generator.output_dim))
+            flat = ops.reshape(frames, (-1, units))
+            weights = ops.ones(ops.shape(flat)[:1])
+            loss = self.generator.frame_loss(outputs, flat, weights, self.generator.frame_scores(outputs, flat))
+            self.add_loss(loss)
+            return loss
+
+    model = TeacherForcedNLL(generator)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=keras.backend.backend() == "jax")
+    x = (np.random.default_rng(0).random((options["batch"], options["steps"], units)) < 0.03).astype("float32")
     times = []
 
     class Timer(keras.callbacks.Callback):
@@ -78,10 +96,14 @@ def worker(config: str, hand: bool, steps: int) -> None:
         def on_epoch_end(self, epoch, logs=None):
             times[-1] = time.perf_counter() - times[-1]
 
-    history = model.fit(data, steps_per_epoch=steps, epochs=2, verbose=0, callbacks=[Timer()])
+    def batches():
+        while True:  # the same batch, as a generator: `fit` reads it the same way on every backend
+            yield (x,)
+
+    history = model.fit(batches(), steps_per_epoch=steps, epochs=2, verbose=0, callbacks=[Timer()])
     frames = steps * options["batch"] * options["steps"]
-    print(json.dumps({"frames_per_s": frames / times[1], "first_epoch_s": times[0], "loss": float(history.history["loss"][-1]),
-                      "params": model.count_params()}))  # fmt: skip
+    result = {"frames_per_s": frames / times[1], "first_epoch_s": times[0], "loss": float(history.history["loss"][-1])}
+    print(json.dumps({**result, "params": model.count_params()}))
 
 
 def peak_rss_gb(args: list[str], env: dict) -> tuple[str, float]:
@@ -92,6 +114,15 @@ def peak_rss_gb(args: list[str], env: dict) -> tuple[str, float]:
     if os.waitstatus_to_exitcode(status):
         raise SystemExit(f"{args[3:]} failed:\n{err[-3000:]}")
     return out, usage.ru_maxrss * 1024 / 1e9  # ru_maxrss is in KiB on Linux
+
+
+def backend_description() -> str:
+    import keras
+
+    name = keras.backend.backend()
+    library = {"tensorflow": "tensorflow", "jax": "jax"}.get(name)
+    version = __import__(library).__version__ if library else ""
+    return f"Keras {keras.__version__}, backend {name} {version}".rstrip()
 
 
 def main() -> None:
@@ -105,7 +136,10 @@ def main() -> None:
         worker(config, gradient == "hand", int(steps))
         return
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    print(f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; {args.steps} timed steps")
+    print(
+        f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {backend_description()}; "
+        f"{args.steps} timed steps"
+    )
     rows = []
     for config in args.configs:
         for gradient in ("autodiff", "hand"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 from keras import ops
@@ -127,7 +127,7 @@ class RNNEstimator(keras.layers.Layer):
     def step(self, inputs, states, training: bool = False):
         """One step of the LSTM stack: `([batch, input_dim], states) -> ([batch, units], states)`."""
         x, new_states = inputs, []
-        for lstm, state in zip(self.lstms, states):
+        for lstm, state in zip(self.lstms, states, strict=True):
             x, state = lstm.cell(x, state, training=training)
             x = self.dropout_layer(x, training=training)
             new_states.append(list(state))
@@ -142,7 +142,7 @@ class RNNEstimator(keras.layers.Layer):
         """
         return [
             [ops.cast(head(outputs), estimator.compute_dtype) for head in heads]
-            for estimator, heads in zip(self.estimators, self.heads)
+            for estimator, heads in zip(self.estimators, self.heads, strict=True)
         ]
 
     def split_frames(self, frames):

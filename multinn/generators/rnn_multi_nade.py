@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -27,6 +27,8 @@ class RNNMultiNADE(RNNEstimator):
         rnn_units: LSTM layer sizes.
         dropout: Dropout rate on LSTM outputs.
         nade_implementation: `"loop"` or `"vectorized"` (see `NADELayer`).
+        nade_hand_gradient: the NADEs' `hand_gradient`: `True` differentiates the loop with the
+            backend's hand-written kernel (TensorFlow, JAX), `False` with autodiff (see `NADELayer`).
         seed: Seed of dropout and sampling.
         **kwargs: Base `keras.layers.Layer` arguments.
     """
@@ -39,6 +41,7 @@ class RNNMultiNADE(RNNEstimator):
         rnn_units: Sequence[int] = (128,),
         dropout: float = 0.0,
         nade_implementation: str = "loop",
+        nade_hand_gradient: bool = True,
         seed: int | None = None,
         **kwargs,
     ):
@@ -49,13 +52,21 @@ class RNNMultiNADE(RNNEstimator):
         if len(self.num_hidden) != len(self.num_visible):
             raise ValueError(f"`num_hidden`: expected {len(self.num_visible)} sizes, got {num_hidden!r}")
         self.nade_implementation = nade_implementation
+        self.nade_hand_gradient = nade_hand_gradient
         self.estimators = [
-            NADELayer(d, h, implementation=nade_implementation, seed=self._seed_offset(i), name=f"nade_{i}")
-            for i, (d, h) in enumerate(zip(self.num_visible, self.num_hidden))
+            NADELayer(
+                d,
+                h,
+                implementation=nade_implementation,
+                hand_gradient=nade_hand_gradient,
+                seed=self._seed_offset(i),
+                name=f"nade_{i}",
+            )
+            for i, (d, h) in enumerate(zip(self.num_visible, self.num_hidden, strict=True))
         ]
         self.heads = [
             [keras.layers.Dense(h, name=f"encoder_bias_{i}"), keras.layers.Dense(d, name=f"decoder_bias_{i}")]
-            for i, (d, h) in enumerate(zip(self.num_visible, self.num_hidden))
+            for i, (d, h) in enumerate(zip(self.num_visible, self.num_hidden, strict=True))
         ]
         self.build_rnn()
 
@@ -64,7 +75,7 @@ class RNNMultiNADE(RNNEstimator):
         return ops.concatenate(
             [
                 nade.conditional_logits(x, enc, dec)
-                for nade, x, (enc, dec) in zip(self.estimators, parts, self.biases(outputs))
+                for nade, x, (enc, dec) in zip(self.estimators, parts, self.biases(outputs), strict=True)
             ],
             axis=-1,
         )
@@ -72,7 +83,10 @@ class RNNMultiNADE(RNNEstimator):
     def frame_log_prob(self, outputs, frames):
         parts = self.split_frames(frames)
         return ops.stack(
-            [nade.log_prob(x, enc, dec) for nade, x, (enc, dec) in zip(self.estimators, parts, self.biases(outputs))],
+            [
+                nade.log_prob(x, enc, dec)
+                for nade, x, (enc, dec) in zip(self.estimators, parts, self.biases(outputs), strict=True)
+            ],
             axis=-1,
         )
 
@@ -91,7 +105,7 @@ class RNNMultiNADE(RNNEstimator):
         return ops.concatenate(
             [
                 nade.sample(enc, dec, temperature=temperature)[0]
-                for nade, (enc, dec) in zip(self.estimators, self.biases(outputs))
+                for nade, (enc, dec) in zip(self.estimators, self.biases(outputs), strict=True)
             ],
             axis=-1,
         )
@@ -99,7 +113,7 @@ class RNNMultiNADE(RNNEstimator):
     def init_from_frames(self, frames: np.ndarray, epsilon: float = 1e-3) -> None:
         """Set each decoder-bias head's bias to the logit of the unit frequencies in `frames`."""
         start = 0
-        for d, (_, decoder_head) in zip(self.num_visible, self.heads):
+        for d, (_, decoder_head) in zip(self.num_visible, self.heads, strict=True):
             p = np.clip(np.asarray(frames[:, start : start + d], np.float64).mean(axis=0), epsilon, 1 - epsilon)
             decoder_head.bias.assign(np.log(p / (1 - p)).astype("float32"))
             start += d
@@ -111,6 +125,7 @@ class RNNMultiNADE(RNNEstimator):
                 "num_visible": list(self.num_visible),
                 "num_hidden": list(self.num_hidden),
                 "nade_implementation": self.nade_implementation,
+                "nade_hand_gradient": self.nade_hand_gradient,
             }
         )
         return config

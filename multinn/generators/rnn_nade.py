@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 
@@ -20,6 +20,7 @@ class RNNNADE(RNNMultiNADE):
         rnn_units: LSTM layer sizes.
         dropout: Dropout rate on LSTM outputs.
         nade_implementation: `"loop"` or `"vectorized"` (see `NADELayer`).
+        nade_hand_gradient: the NADE's `hand_gradient` (see `NADELayer`).
         seed: Seed of dropout and sampling.
         **kwargs: Base `keras.layers.Layer` arguments.
     """
@@ -32,6 +33,7 @@ class RNNNADE(RNNMultiNADE):
         rnn_units: Sequence[int] = (128,),
         dropout: float = 0.0,
         nade_implementation: str = "loop",
+        nade_hand_gradient: bool = True,
         seed: int | None = None,
         **kwargs,
     ):
@@ -39,4 +41,14 @@ class RNNNADE(RNNMultiNADE):
             (num_visible,) = num_visible
         if isinstance(num_hidden, (list, tuple)):
             (num_hidden,) = num_hidden
-        super().__init__(input_dim, [num_visible], num_hidden, rnn_units, dropout, nade_implementation, seed, **kwargs)
+        super().__init__(
+            input_dim,
+            [num_visible],
+            num_hidden,
+            rnn_units,
+            dropout,
+            nade_implementation=nade_implementation,
+            nade_hand_gradient=nade_hand_gradient,
+            seed=seed,
+            **kwargs,
+        )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -20,8 +20,10 @@ class RNNRBM(RNNEstimator):
     Trained with the contrastive-divergence surrogate (its gradient is the CD-k update, flowing
     into the heads and the RNN through the conditional biases). Its likelihood comes from
     annealed importance sampling of each step's partition function, never from a reconstruction
-    error. `pretrain_on_frames` is the original's generator pre-training: the RBM alone on all
-    frames (visible bias from the data frequencies), then the heads start from its biases.
+    error; each step's partition function is enumerated exactly instead when the smaller side of
+    the RBM has at most `rbm_layer.EXACT_MAX_UNITS_PER_EXAMPLE` (12) units. `pretrain_on_frames`
+    is the original's generator pre-training: the RBM alone on all frames (`RBMLayer.pretrain`:
+    visible bias from the data frequencies, then CD-k), then the heads start from its biases.
 
     Args:
         input_dim: Features read per step.
@@ -72,9 +74,9 @@ class RNNRBM(RNNEstimator):
 
     def frame_log_prob(self, outputs, frames):
         ((visible, hidden),) = self.biases(outputs)
-        method = "exact" if min(self.num_visible, self.num_hidden) <= 12 else "ais"
+        # `method=None`: exact up to EXACT_MAX_UNITS_PER_EXAMPLE units (a partition function per frame), else AIS.
         log_p = self.rbm.log_prob(
-            frames, visible, hidden, method=method, num_chains=self.ais_chains, num_temperatures=self.ais_temperatures
+            frames, visible, hidden, num_chains=self.ais_chains, num_temperatures=self.ais_temperatures
         )
         return log_p[:, None]
 
@@ -89,61 +91,50 @@ class RNNRBM(RNNEstimator):
         return scores
 
     def frame_loss(self, outputs, frames, weights, scores: dict):
-        import tensorflow as tf  # dynamic-size row selection (the TensorFlow backend is what trains)
-
-        keep = ops.greater(weights, 0)
+        """The CD-k surrogate of `[n]` frames, a mean weighted by `weights` `[n]` (0: padding)."""
         ((visible, hidden),) = self.biases(outputs)
-        return self.rbm.cd_loss(
-            tf.boolean_mask(frames, keep), tf.boolean_mask(visible, keep), tf.boolean_mask(hidden, keep)
-        )
+        return self.rbm.cd_loss(frames, visible, hidden, sample_weight=weights)
 
     def sample_frame(self, outputs, temperature=1.0):
         ((visible, hidden),) = self.biases(outputs)
         return self.rbm.sample(visible, hidden, steps=self.gibbs_steps, temperature=temperature)
 
     def pretrain_on_frames(
-        self, frames: np.ndarray, epochs: int = 5, batch_size: int = 100, learning_rate: float = 0.01
-    ) -> list[float]:
+        self,
+        frames: np.ndarray,
+        epochs: int = 5,
+        batch_size: int = 100,
+        learning_rate: float = 0.01,
+        momentum: float = 0.5,
+        verbose: int = 0,
+    ) -> dict:
         """Generator pre-training: fit the RBM alone on all frames with CD-k, then start the heads there.
+
+        The RBM is trained by `RBMLayer.pretrain` (visible bias from the frame frequencies, then
+        SGD with momentum on the CD-k surrogate through `keras.Model.fit`). Then the heads' biases
+        are set to the RBM's and their kernels scaled by 0.01, so that the RNN-RBM starts as the
+        pre-trained RBM, whatever the RNN outputs.
 
         Args:
             frames: Binary frames `[num_frames, num_visible]`.
             epochs: Passes over the frames.
             batch_size: Frames per CD update.
             learning_rate: SGD learning rate.
+            momentum: SGD momentum.
+            verbose: `fit`'s verbosity.
 
         Returns:
-            Mean reconstruction error (squared, per frame) after each epoch, for monitoring.
+            The `History.history` dict of the RBM's `fit`, for monitoring: per epoch, `"loss"` (the
+            CD surrogate) and `"reconstruction_error"` (mean squared error per unit of the
+            mean-field reconstruction).
         """
-        import tensorflow as tf
-
-        frames = np.asarray(frames, np.float32)
-        self.rbm.init_visible_bias(frames)
-        optimizer = keras.optimizers.SGD(learning_rate, momentum=0.5)
-        weights = [self.rbm.kernel, self.rbm.visible_bias, self.rbm.hidden_bias]
-
-        @tf.function
-        def update(batch):
-            with tf.GradientTape() as tape:
-                loss = self.rbm.cd_loss(batch)
-            optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
-            reconstruction = self.rbm.visible_probs(self.rbm.hidden_probs(batch))
-            return tf.reduce_sum(tf.reduce_mean(tf.square(batch - reconstruction), axis=0))
-
-        rng = np.random.default_rng(self.seed)
-        errors = []
-        for _ in range(epochs):
-            order = rng.permutation(len(frames))
-            total = [
-                float(update(tf.constant(frames[order[i : i + batch_size]]))) for i in range(0, len(frames), batch_size)
-            ]
-            errors.append(float(np.mean(total)))
+        history = self.rbm.pretrain(frames, epochs, batch_size, learning_rate, momentum, verbose)
         visible_head, hidden_head = self.heads[0]
         visible_head.bias.assign(self.rbm.visible_bias)
         hidden_head.bias.assign(self.rbm.hidden_bias)
         for head in (visible_head, hidden_head):
-            head.kernel.assign(head.kernel * 0.01)  # start as the pretrained RBM, whatever the RNN says
-        return errors
+            head.kernel.assign(head.kernel * 0.01)
+        return history
 
     def get_config(self) -> dict:
         config = super().get_config()

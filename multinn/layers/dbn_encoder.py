@@ -10,19 +10,6 @@ from multinn.layers._validation import check_positive_int
 from multinn.layers.rbm_layer import RBMLayer
 
 
-class _CDTrainer(keras.Model):
-    """Trains one RBM with `fit`: the CD-k surrogate is the model's only loss."""
-
-    def __init__(self, rbm: RBMLayer) -> None:
-        super().__init__(name=f"{rbm.name}_cd_trainer")
-        self.rbm = rbm
-
-    def call(self, inputs):
-        loss = self.rbm.cd_loss(inputs)
-        self.add_loss(loss)
-        return loss
-
-
 @keras.saving.register_keras_serializable(package="multinn")
 class DBNEncoder(keras.layers.Layer):
     """A deep belief network used as a deterministic frame encoder (and decoder).
@@ -76,7 +63,7 @@ class DBNEncoder(keras.layers.Layer):
                 dtype=self.dtype_policy,
                 name=f"rbm_{i}",
             )
-            for i, (num_visible, num_hidden) in enumerate(zip(self.layer_sizes[:-1], self.layer_sizes[1:]))
+            for i, (num_visible, num_hidden) in enumerate(zip(self.layer_sizes[:-1], self.layer_sizes[1:], strict=True))
         ]
         self.build((None, self.layer_sizes[0]))
 
@@ -130,10 +117,10 @@ class DBNEncoder(keras.layers.Layer):
     ) -> list[dict]:
         """Greedy layer-wise pre-training with CD-k (Hinton, Osindero & Teh 2006).
 
-        RBM i is trained on the mean-field codes of RBM i - 1 (RBM 0 on `data`), after its
-        visible bias is set from the frequencies of its inputs (`RBMLayer.init_visible_bias`),
-        with SGD and momentum on `RBMLayer.cd_loss` through `keras.Model.fit` (Hinton's practical
-        guide, 2010: on CD's noisy gradients this learns faster than Adam).
+        RBM i is pre-trained on the mean-field codes of RBM i - 1 (RBM 0 on `data`) by
+        `RBMLayer.pretrain`: its visible bias is set from the frequencies of its inputs, then it
+        learns CD-k with SGD and momentum through `keras.Model.fit` (Hinton's practical guide,
+        2010: on CD's noisy gradients this learns faster than Adam).
 
         Args:
             data: binary frames `[num_frames, layer_sizes[0]]` (NumPy array or tensor).
@@ -146,7 +133,8 @@ class DBNEncoder(keras.layers.Layer):
             verbose: `fit`'s verbosity.
 
         Returns:
-            One `History.history` dict per RBM (key `"loss"`: the CD surrogate per epoch).
+            One `History.history` dict per RBM (see `RBMLayer.pretrain`: the CD surrogate `"loss"`
+            and the `"reconstruction_error"` of that RBM, per epoch).
         """
         check_positive_int(epochs, "epochs")
         check_positive_int(batch_size, "batch_size")
@@ -156,11 +144,7 @@ class DBNEncoder(keras.layers.Layer):
         self.trainable = True
         histories = []
         for rbm in self.rbms:
-            rbm.init_visible_bias(features)
-            trainer = _CDTrainer(rbm)
-            trainer.compile(optimizer=keras.optimizers.SGD(learning_rate, momentum=momentum))
-            history = trainer.fit(features, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose)
-            histories.append(history.history)
+            histories.append(rbm.pretrain(features, epochs, batch_size, learning_rate, momentum, verbose))
             features = ops.convert_to_numpy(rbm.hidden_probs(features))
         self.trainable = not freeze
         return histories

@@ -5,12 +5,10 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from multinn import backend
 from multinn.layers._validation import check_positive_int
 
 IMPLEMENTATIONS = ("loop", "vectorized")
-_HAND_GRADIENT = True
-"""TensorFlow backend: the `"loop"` implementation uses `_tf_loop_logits` (set False, in tests, for
-plain autodiff of the loop)."""
 
 
 @keras.saving.register_keras_serializable(package="multinn")
@@ -35,6 +33,14 @@ class NADELayer(keras.layers.Layer):
             keeping a `[batch, H]` state; `"vectorized"` computes all D hidden pre-activations at
             once as prefix sums (a strictly lower-triangular matrix product), using
             `batch * D * H` memory. The loop is faster on CPU (see `docs/layers.md`).
+        hand_gradient: how the `"loop"` implementation is differentiated. `True` (default): with a
+            hand-written backward loop that recovers the hidden pre-activations by subtraction,
+            in `O(batch * (H + D))` memory, on the TensorFlow and JAX backends
+            (`multinn.backend.nade_loop_logits`; other backends have no such kernel and use
+            autodiff). `False`: the backend's autodiff of the `keras.ops` loop, which keeps every
+            step's `[batch, H]` activations. Both give the same values and, to float32 rounding,
+            the same gradients. The `"vectorized"` implementation is always differentiated by
+            autodiff.
         kernel_initializer: initializer of `W` `[D, H]` and `V` `[H, D]`.
         bias_initializer: initializer of the own biases `b` and `c`.
         seed: seed of the layer's `keras.random.SeedGenerator` (sampling); `None` for a random one.
@@ -54,6 +60,7 @@ class NADELayer(keras.layers.Layer):
         num_visible: int,
         num_hidden: int,
         implementation: str = "loop",
+        hand_gradient: bool = True,
         kernel_initializer: str | keras.initializers.Initializer = "glorot_uniform",
         bias_initializer: str | keras.initializers.Initializer = "zeros",
         seed: int | None = None,
@@ -65,6 +72,9 @@ class NADELayer(keras.layers.Layer):
         if implementation not in IMPLEMENTATIONS:
             raise ValueError(f"`implementation`: expected one of {IMPLEMENTATIONS}, got {implementation!r}")
         self.implementation = implementation
+        if not isinstance(hand_gradient, bool):
+            raise ValueError(f"`hand_gradient`: expected a bool, got {hand_gradient!r}")
+        self.hand_gradient = hand_gradient
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.seed = seed
@@ -118,11 +128,7 @@ class NADELayer(keras.layers.Layer):
             `log p(x)`: `[batch]`, nats.
         """
         x = ops.cast(x, self.compute_dtype)
-        encoder_bias, decoder_bias = self._biases(encoder_bias, decoder_bias)
-        if self.implementation == "vectorized":
-            logits = self._logits_vectorized(x, encoder_bias, decoder_bias)
-            return self._log_bernoulli(x, logits)
-        return self._loop(x, encoder_bias, decoder_bias, return_logits=False)
+        return self._log_bernoulli(x, self._logits(x, *self._biases(encoder_bias, decoder_bias)))
 
     def conditional_logits(self, x, encoder_bias=None, decoder_bias=None):
         """Teacher-forced logits of `p(x_d = 1 | x_<d)`.
@@ -139,10 +145,7 @@ class NADELayer(keras.layers.Layer):
             Logits `[batch, num_visible]`.
         """
         x = ops.cast(x, self.compute_dtype)
-        encoder_bias, decoder_bias = self._biases(encoder_bias, decoder_bias)
-        if self.implementation == "vectorized":
-            return self._logits_vectorized(x, encoder_bias, decoder_bias)
-        return self._loop(x, encoder_bias, decoder_bias, return_logits=True)
+        return self._logits(x, *self._biases(encoder_bias, decoder_bias))
 
     def conditionals(self, x, encoder_bias=None, decoder_bias=None):
         """Teacher-forced conditionals `p(x_d = 1 | x_<d)`, the sigmoid of `conditional_logits`.
@@ -158,7 +161,7 @@ class NADELayer(keras.layers.Layer):
         return ops.sigmoid(self.conditional_logits(x, encoder_bias, decoder_bias))
 
     def sample(self, encoder_bias=None, decoder_bias=None, batch_size: int | None = None, temperature=1.0):
-        """Draws frames one dimension at a time; traceable inside `tf.function` / a compiled loop.
+        """Draws frames one dimension at a time; traceable in a compiled function (a model's step, `jax.jit`).
 
         Randomness comes from the layer's `SeedGenerator` only, so a seed fixes the samples.
 
@@ -222,6 +225,7 @@ class NADELayer(keras.layers.Layer):
                 "num_visible": self.num_visible,
                 "num_hidden": self.num_hidden,
                 "implementation": self.implementation,
+                "hand_gradient": self.hand_gradient,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
                 "seed": self.seed,
@@ -240,36 +244,14 @@ class NADELayer(keras.layers.Layer):
         # log sigmoid(l) = -softplus(-l), log(1 - sigmoid(l)) = -softplus(l): stable for any logit.
         return -ops.sum(ops.softplus((1.0 - 2.0 * x) * logits), axis=-1)
 
-    def _loop(self, x, encoder_bias, decoder_bias, return_logits: bool):
-        """Compiled loop over the D dimensions; `[batch, H]` state. Returns logits or log p(x)."""
-        batch = ops.shape(x)[0]
+    def _logits(self, x, encoder_bias, decoder_bias):
+        """Teacher-forced logits `[batch, D]` of `x` (in the compute dtype), by `self.implementation`."""
+        if self.implementation == "vectorized":
+            return self._logits_vectorized(x, encoder_bias, decoder_bias)
         dtype = self.compute_dtype
-        kernel = ops.cast(self.encoder_kernel, dtype)
-        logits_bias = ops.broadcast_to(decoder_bias, (batch, self.num_visible))
-        if keras.backend.backend() == "tensorflow" and _HAND_GRADIENT:
-            state = ops.broadcast_to(encoder_bias, (batch, self.num_hidden))
-            logits = _tf_loop_logits(x, state, kernel, ops.cast(self.decoder_kernel, dtype)) + logits_bias
-            return logits if return_logits else self._log_bernoulli(x, logits)
-        decoder_t = ops.transpose(ops.cast(self.decoder_kernel, dtype))  # [D, H]
-        x_t = ops.transpose(x)  # [D, batch]: a row per step
-        eye = ops.eye(self.num_visible, dtype=dtype)
-
-        def step(d, state):
-            acc, out = state
-            x_d = ops.take(x_t, d, axis=0)
-            logit = ops.matmul(ops.sigmoid(acc), ops.take(decoder_t, d, axis=0)[:, None])[:, 0]
-            if return_logits:
-                out = out + logit[:, None] * ops.take(eye, d, axis=0)[None, :]
-            else:
-                logit = logit + ops.take(logits_bias, d, axis=1)
-                out = out - ops.softplus((1.0 - 2.0 * x_d) * logit)
-            acc = acc + x_d[:, None] * ops.take(kernel, d, axis=0)[None, :]
-            return acc, out
-
-        out_shape = (batch, self.num_visible) if return_logits else (batch,)
-        init = (ops.broadcast_to(encoder_bias, (batch, self.num_hidden)), ops.zeros(out_shape, dtype=dtype))
-        _, out = ops.fori_loop(0, self.num_visible, step, init)
-        return out + logits_bias if return_logits else out
+        state = ops.broadcast_to(encoder_bias, (ops.shape(x)[0], self.num_hidden))
+        kernels = ops.cast(self.encoder_kernel, dtype), ops.cast(self.decoder_kernel, dtype)
+        return backend.nade_loop_logits(x, state, *kernels, hand_gradient=self.hand_gradient) + decoder_bias
 
     def _logits_vectorized(self, x, encoder_bias, decoder_bias):
         """All D logits at once: hidden pre-activations as prefix sums, `[D, batch, H]` memory."""
@@ -283,62 +265,3 @@ class NADELayer(keras.layers.Layer):
         hidden = ops.sigmoid(prefix + encoder_bias)
         logits_t = ops.matmul(hidden, decoder_t[:, :, None])[:, :, 0]  # [D, batch]
         return ops.transpose(logits_t) + decoder_bias
-
-
-def _tf_loop_logits(x, encoder_state, kernel, decoder_kernel):
-    """Teacher-forced NADE logits without the decoder bias, `[batch, D]`, with a hand-written
-    gradient whose memory does not grow with D (TensorFlow backend).
-
-    Forward: `a_0 = c`, `a_{d+1} = a_d + x_d W_d`, `logit_d = sigmoid(a_d) . V[:, d]`, in a
-    `tf.while_loop` that keeps only `a` (and writes each step's `[batch]` logits). Autodiff of that
-    loop would keep every step's `[batch, H]` activations for the backward pass (`batch * D * H`
-    floats: gigabytes for a training batch of a 5-track model); the gradient here instead walks
-    the dimensions backwards, recovering `a_d = a_{d+1} - x_d W_d` by subtraction (Larochelle &
-    Murray 2011), so both passes hold `O(batch * (H + D))`. The gradients are those of the
-    autodiff loop to float32 rounding (tests/layers/nade_layer_test.py).
-
-    Args:
-        x: binary frames `[batch, D]`.
-        encoder_state: `c`, `[batch, H]` (broadcast already).
-        kernel: `W`, `[D, H]`.
-        decoder_kernel: `V`, `[H, D]`.
-    """
-    import tensorflow as tf
-
-    @tf.custom_gradient
-    def logits_of(x, c, w, v):
-        num_visible = w.shape[0]
-        x_t, v_t = tf.transpose(x), tf.transpose(v)  # a row per dimension: [D, batch], [D, H]
-
-        def forward(d, a, out):
-            out = out.write(d, tf.linalg.matvec(tf.sigmoid(a), v_t[d]))
-            return d + 1, a + x_t[d][:, None] * w[d][None, :], out
-
-        out = tf.TensorArray(x.dtype, size=num_visible, element_shape=x.shape[:1])
-        _, a_end, out = tf.while_loop(lambda d, *_: d < num_visible, forward, (0, c, out))
-        logits = tf.transpose(out.stack())
-
-        def grad(upstream):
-            up_t = tf.transpose(upstream)  # [D, batch]
-
-            def backward(d, a, delta, grad_w, grad_v, grad_x):
-                # On entry `a` is a_{d+1} and `delta` is dL/da_{d+1}, which is also the gradient of
-                # the term x_d W_d (a_{d+1} and every later a_j contain it).
-                x_d = x_t[d]
-                grad_w = grad_w.write(d, tf.linalg.matvec(delta, x_d, transpose_a=True))
-                grad_x = grad_x.write(d, tf.linalg.matvec(delta, w[d]))
-                a = a - x_d[:, None] * w[d][None, :]
-                hidden = tf.sigmoid(a)
-                grad_v = grad_v.write(d, tf.linalg.matvec(hidden, up_t[d], transpose_a=True))
-                delta = delta + (up_t[d][:, None] * v_t[d][None, :]) * hidden * (1.0 - hidden)
-                return d - 1, a, delta, grad_w, grad_v, grad_x
-
-            arrays = [tf.TensorArray(x.dtype, size=num_visible) for _ in range(3)]
-            init = (num_visible - 1, a_end, tf.zeros_like(c), *arrays)
-            _, _, delta, grad_w, grad_v, grad_x = tf.while_loop(lambda d, *_: d >= 0, backward, init)
-            return tf.transpose(grad_x.stack()), delta, grad_w.stack(), tf.transpose(grad_v.stack())
-
-        return logits, grad
-
-    return logits_of(tf.convert_to_tensor(x), tf.convert_to_tensor(encoder_state), tf.convert_to_tensor(kernel),
-                     tf.convert_to_tensor(decoder_kernel))  # fmt: skip

@@ -8,10 +8,20 @@ import keras
 import numpy as np
 from keras import ops
 
+from multinn import backend
 from multinn.layers._validation import check_positive_int
 
 EXACT_MAX_UNITS = 20
 """`log_partition` enumerates the smaller side exactly up to this many units (2**20 states)."""
+
+EXACT_MAX_UNITS_PER_EXAMPLE = 12
+"""`log_prob(method=None)` with external biases enumerates exactly up to this many units, AIS above.
+
+External biases give every example its own partition function. Enumerating costs `2**units`
+softplus terms of the other side's units per example; AIS, `num_chains * num_temperatures` Gibbs
+steps per example (16,000 at RNN-RBM's 32 chains x 500 temperatures). At 12 units (4,096 states)
+enumeration is exact and several times cheaper than that AIS; at `EXACT_MAX_UNITS` it would cost
+256 times as much, for every frame of a batch."""
 
 _ENUMERATION_CHUNK_ELEMENTS = 2**22
 """Upper bound on the elements of one `[batch, states, units]` block while enumerating."""
@@ -187,13 +197,15 @@ class RBMLayer(keras.layers.Layer):
         positive = ops.greater(temperature, 0.0)
         safe_temperature = ops.where(positive, temperature, ops.ones_like(temperature))
 
-        def draw(pre_activation):
-            sampled = self._bernoulli(ops.sigmoid(pre_activation / safe_temperature))
+        seed = self.seed_generator.next()  # one draw per call: the loop derives its streams from it
+
+        def draw(pre_activation, counter):
+            sampled = self._bernoulli(ops.sigmoid(pre_activation / safe_temperature), seed, counter)
             return ops.where(positive, sampled, ops.cast(ops.greater(pre_activation, 0.0), self.compute_dtype))
 
-        def step(_, v):
-            h = draw(ops.matmul(v, kernel) + hidden_bias)
-            return draw(ops.matmul(h, ops.transpose(kernel)) + visible_bias)
+        def step(i, v):
+            h = draw(ops.matmul(v, kernel) + hidden_bias, 2 * i)
+            return draw(ops.matmul(h, ops.transpose(kernel)) + visible_bias, 2 * i + 1)
 
         return ops.fori_loop(0, steps, step, ops.cast(v, self.compute_dtype))
 
@@ -201,7 +213,7 @@ class RBMLayer(keras.layers.Layer):
         self, visible_bias=None, hidden_bias=None, batch_size: int | None = None, steps: int = 25, initial=None,
         temperature=1.0,
     ):  # fmt: skip
-        """Samples frames with a Gibbs chain; traceable inside `tf.function` / a compiled loop.
+        """Samples frames with a Gibbs chain; traceable in a compiled function (a model's step, `jax.jit`).
 
         The chain starts at `initial`, or at independent `Bernoulli(sigmoid(b))` frames, and runs
         `steps` Gibbs steps (25 by default, as in Boulanger-Lewandowski et al. 2012). Randomness
@@ -226,12 +238,13 @@ class RBMLayer(keras.layers.Layer):
             else:
                 batch = 1 if batch_size is None else check_positive_int(batch_size, "batch_size")
             bias = self._bias(self.visible_bias, visible_bias)
-            initial = self._bernoulli(ops.broadcast_to(ops.sigmoid(bias), (batch, self.num_visible)))
+            probs = ops.broadcast_to(ops.sigmoid(bias), (batch, self.num_visible))
+            initial = self._bernoulli(probs, self.seed_generator.next(), 0)
         return self.gibbs(initial, steps, visible_bias=visible_bias, hidden_bias=hidden_bias, temperature=temperature)
 
     # Training.
 
-    def cd_loss(self, v, visible_bias=None, hidden_bias=None):
+    def cd_loss(self, v, visible_bias=None, hidden_bias=None, sample_weight=None):
         """Contrastive-divergence surrogate loss: `mean F(v) - mean F(stop_gradient(v_k))`.
 
         Its gradient is minus the CD-k update (Hinton 2002) of every weight and of the biases,
@@ -239,10 +252,18 @@ class RBMLayer(keras.layers.Layer):
         the end of a `cd_steps`-step Gibbs chain that starts at the data, or (persistent) at the
         persistent chains, which this call then advances.
 
+        With `sample_weight`, both means are weighted means over the frames (the chain of frame i
+        starts at frame i; a persistent negative phase stays the plain mean over the chains). A
+        frame of weight 0 (padding) adds nothing to the loss or to any gradient: with 0/1 weights
+        the loss is that of the frames of weight 1 alone, on the same chains, without the dynamic
+        shapes of selecting them. All-zero weights give 0.
+
         Args:
             v: binary training frames `[batch, num_visible]`.
             visible_bias: `[batch, num_visible]` or `None` (the layer's own).
             hidden_bias: `[batch, num_hidden]` or `None` (the layer's own).
+            sample_weight: non-negative weights of the frames `[batch]`, e.g. a padding mask;
+                `None`: all 1.
 
         Returns:
             The scalar loss, nats (a surrogate: its value is not a likelihood).
@@ -256,11 +277,11 @@ class RBMLayer(keras.layers.Layer):
                 )
             negative = ops.stop_gradient(self.gibbs(self.persistent_chain, self.cd_steps))
             self.persistent_chain.assign(negative)
+            negative_energy = ops.mean(self.free_energy(negative))
         else:
             negative = ops.stop_gradient(self.gibbs(v, self.cd_steps, visible_bias, hidden_bias))
-        return ops.mean(self.free_energy(v, visible_bias, hidden_bias)) - ops.mean(
-            self.free_energy(negative, visible_bias, hidden_bias)
-        )
+            negative_energy = _weighted_mean(self.free_energy(negative, visible_bias, hidden_bias), sample_weight)
+        return _weighted_mean(self.free_energy(v, visible_bias, hidden_bias), sample_weight) - negative_energy
 
     def init_visible_bias(self, frames, epsilon: float = 1e-3) -> None:
         """Sets the visible bias to `log(p_i / (1 - p_i))`, `p_i` the frequency of unit i in `frames`.
@@ -279,6 +300,51 @@ class RBMLayer(keras.layers.Layer):
             raise ValueError(f"expected frames of shape [num_frames, {self.num_visible}], got {tuple(frames.shape)}")
         p = ops.clip(ops.mean(frames, axis=0), epsilon, 1.0 - epsilon)
         self.visible_bias.assign(ops.log(p) - ops.log1p(-p))
+
+    def pretrain(
+        self,
+        frames,
+        epochs: int = 1,
+        batch_size: int = 64,
+        learning_rate: float = 0.1,
+        momentum: float = 0.9,
+        verbose: int = 0,
+    ) -> dict:
+        """Pre-trains the RBM alone on `frames`: CD-k (or PCD-k) with SGD and momentum.
+
+        The visible bias is first set from the frames' unit frequencies (`init_visible_bias`);
+        then `cd_loss` is minimised with SGD and momentum through `keras.Model.fit`, on shuffled
+        batches, in `fit`'s compiled step on any backend (Hinton's practical guide, 2010: on CD's
+        noisy gradients this learns faster than Adam). `DBNEncoder.pretrain` trains each of its
+        RBMs so, and `RNNRBM.pretrain_on_frames` its RBM.
+
+        Args:
+            frames: binary frames `[num_frames, num_visible]` (NumPy array or tensor).
+            epochs: passes over the frames.
+            batch_size: frames per update.
+            learning_rate: SGD's learning rate.
+            momentum: SGD's momentum.
+            verbose: `fit`'s verbosity.
+
+        Returns:
+            The `History.history` dict of the `fit`, for monitoring: per epoch, `"loss"` (the CD
+            surrogate, not a likelihood) and `"reconstruction_error"` (the mean squared error per
+            unit of the mean-field reconstruction `visible_probs(hidden_probs(v))`, averaged over
+            the epoch's batches, each before its update).
+        """
+        check_positive_int(epochs, "epochs")
+        check_positive_int(batch_size, "batch_size")
+        frames = np.asarray(ops.convert_to_numpy(frames), dtype=self.compute_dtype)
+        if frames.ndim != 2 or frames.shape[-1] != self.num_visible:
+            raise ValueError(f"expected frames of shape [num_frames, {self.num_visible}], got {frames.shape}")
+        self.init_visible_bias(frames)
+        trainer = _CDTrainer(self)
+        trainer.compile(
+            optimizer=keras.optimizers.SGD(learning_rate, momentum=momentum),
+            metrics=[keras.metrics.MeanSquaredError(name="reconstruction_error")],
+        )
+        history = trainer.fit(frames, frames, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose)
+        return history.history
 
     # Likelihood.
 
@@ -338,7 +404,9 @@ class RBMLayer(keras.layers.Layer):
             visible_bias: `[batch, num_visible]` or `None` (the layer's own).
             hidden_bias: `[batch, num_hidden]` or `None` (the layer's own).
             method: `"exact"` or `"ais"` for `log_partition`; `None`: exact when the smaller side
-                has at most 20 units, AIS otherwise.
+                has at most `EXACT_MAX_UNITS` = 20 units (own biases: one partition function) or
+                `EXACT_MAX_UNITS_PER_EXAMPLE` = 12 units (external biases: one per example), AIS
+                otherwise.
             num_chains: AIS chains per partition function.
             num_temperatures: AIS intermediate distributions.
 
@@ -346,7 +414,9 @@ class RBMLayer(keras.layers.Layer):
             `[batch]`, nats.
         """
         if method is None:
-            method = "exact" if min(self.num_visible, self.num_hidden) <= EXACT_MAX_UNITS else "ais"
+            external = visible_bias is not None or hidden_bias is not None
+            limit = EXACT_MAX_UNITS_PER_EXAMPLE if external else EXACT_MAX_UNITS
+            method = "exact" if min(self.num_visible, self.num_hidden) <= limit else "ais"
         log_z = self.log_partition(method, visible_bias, hidden_bias, num_chains, num_temperatures)
         return -self.free_energy(v, visible_bias, hidden_bias) - log_z
 
@@ -360,8 +430,10 @@ class RBMLayer(keras.layers.Layer):
     def _bias(self, own, external):
         return ops.cast(own if external is None else external, self.compute_dtype)
 
-    def _bernoulli(self, p):
-        uniform = keras.random.uniform(ops.shape(p), dtype=self.compute_dtype, seed=self.seed_generator)
+    def _bernoulli(self, p, seed, counter):
+        """Binary samples of probabilities `p`, from the random stream `(seed, counter)` (see
+        `multinn.backend.stateless_uniform`: draws inside compiled loops on any backend)."""
+        uniform = backend.stateless_uniform(ops.shape(p), seed, counter, dtype=self.compute_dtype)
         return ops.cast(ops.less(uniform, p), self.compute_dtype)
 
     def _batched_biases(self, visible_bias, hidden_bias):
@@ -422,6 +494,7 @@ class RBMLayer(keras.layers.Layer):
         hidden_bias = ops.repeat(hidden_bias, num_chains, axis=0)
         dtype = self.compute_dtype
         betas = ops.linspace(0.0, 1.0, num_temperatures + 1, dtype=dtype)
+        seed = self.seed_generator.next()
 
         def step(k, state):
             v, log_w = state
@@ -429,11 +502,35 @@ class RBMLayer(keras.layers.Layer):
             pre = ops.matmul(v, kernel) + hidden_bias
             log_w = log_w + ops.sum(ops.softplus(beta * pre) - ops.softplus(beta_prev * pre), axis=-1)
             # A Gibbs step that leaves p_beta(v) invariant.
-            h = self._bernoulli(ops.sigmoid(beta * pre))
-            v = self._bernoulli(ops.sigmoid(visible_bias + beta * ops.matmul(h, ops.transpose(kernel))))
+            h = self._bernoulli(ops.sigmoid(beta * pre), seed, 2 * k)
+            v = self._bernoulli(
+                ops.sigmoid(visible_bias + beta * ops.matmul(h, ops.transpose(kernel))), seed, 2 * k + 1
+            )
             return v, log_w
 
-        v0 = self._bernoulli(ops.sigmoid(visible_bias))
+        v0 = self._bernoulli(ops.sigmoid(visible_bias), seed, 0)
         _, log_w = ops.fori_loop(1, num_temperatures + 1, step, (v0, ops.zeros(ops.shape(v0)[:1], dtype=dtype)))
         log_w = ops.reshape(log_w, (batch, num_chains))
         return log_z0 + ops.logsumexp(log_w, axis=-1) - math.log(num_chains)
+
+
+def _weighted_mean(values, sample_weight):
+    """The mean of `values` `[batch]`, weighted by `sample_weight` `[batch]` or `None`; 0 when all weights are 0."""
+    if sample_weight is None:
+        return ops.mean(values)
+    sample_weight = ops.cast(sample_weight, values.dtype)
+    total = ops.sum(sample_weight)
+    return ops.sum(sample_weight * values) / ops.where(total > 0, total, ops.ones_like(total))
+
+
+class _CDTrainer(keras.Model):
+    """Trains one RBM with `fit`: the CD-k surrogate is the only loss; the output, the mean-field
+    reconstruction of the batch `[batch, num_visible]`, feeds the metrics."""
+
+    def __init__(self, rbm: RBMLayer) -> None:
+        super().__init__(name=f"{rbm.name}_cd_trainer", dtype=rbm.dtype_policy)
+        self.rbm = rbm
+
+    def call(self, inputs):
+        self.add_loss(self.rbm.cd_loss(inputs))
+        return self.rbm.visible_probs(self.rbm.hidden_probs(inputs))

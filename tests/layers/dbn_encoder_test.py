@@ -87,7 +87,7 @@ def test_pretrain_freeze_keeps_weights_in_later_training():
     model = LossModel(encoder, lambda layer, x: layer.reconstruction_error(x))
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1))
     model.fit(frames, epochs=1, batch_size=32, verbose=0)
-    for old, new in zip(weights, encoder.get_weights()):
+    for old, new in zip(weights, encoder.get_weights(), strict=True):
         np.testing.assert_array_equal(old, new)
 
 

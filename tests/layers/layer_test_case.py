@@ -1,9 +1,11 @@
-"""Shared checks for the layers of `multinn.layers` (keras-hub style): one call per layer test."""
+"""Shared checks for the layers of `multinn.layers` (keras-hub style): one call per layer test, and
+the two backend-specific pieces the tests need, behind backend-neutral helpers (`compiled`,
+`value_and_gradients`), so that every test runs on TensorFlow and on JAX."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import keras
@@ -69,7 +71,7 @@ def run_layer_test(
     before = [keras.ops.convert_to_numpy(w) for w in trained.trainable_weights]
     history = model.fit(input_data, epochs=1, batch_size=len(input_data), verbose=0)
     assert np.isfinite(history.history["loss"][0])
-    for old, new in zip(before, trained.trainable_weights):
+    for old, new in zip(before, trained.trainable_weights, strict=True):
         new_value = keras.ops.convert_to_numpy(new)
         assert not np.array_equal(old, new_value), f"weight {new.path} did not change in a fit step"
 
@@ -86,3 +88,58 @@ def run_layer_test(
         keras.ops.convert_to_numpy(output_fn(loaded_layer, input_data)),
         keras.ops.convert_to_numpy(output_fn(layer, input_data)),
     )
+
+
+def compiled(fn: Callable) -> Callable:
+    """`fn` as one compiled program: `tf.function` on TensorFlow; on JAX `fn` itself, whose
+    `keras.ops` loops compile on their own (`jax.jit` of a function that advances a layer's
+    `SeedGenerator` would leak tracers into the layer's variables)."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn)
+    return fn
+
+
+def value_and_gradients(
+    fn: Callable, variables: Sequence, state: Sequence = (), jit: bool = False
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """`fn()` and its gradients with respect to `variables`, on the current backend.
+
+    Args:
+        fn: a function of no arguments returning a scalar; it reads `variables` (Keras variables,
+            e.g. layer weights or `keras.Variable` inputs).
+        variables: the variables to differentiate with respect to.
+        state: further variables that `fn` may assign (seed generators, persistent chains): on
+            JAX, `fn` runs statelessly and their new values are assigned afterwards, as Keras's
+            trainer does.
+        jit: compile with XLA (`tf.function(jit_compile=True)` / `jax.jit`); otherwise
+            `tf.function` without XLA, or JAX's op-by-op dispatch.
+
+    Returns:
+        `(value, gradients)` as NumPy arrays, one gradient per variable.
+    """
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        def run():
+            with tf.GradientTape() as tape:
+                value = fn()
+            return value, tape.gradient(value, list(variables))
+
+        value, grads = tf.function(run, jit_compile=jit)()
+        return np.asarray(value), [np.asarray(tf.convert_to_tensor(g)) for g in grads]
+
+    import jax
+
+    def pure(values, state_values):
+        mapping = [*zip(variables, values, strict=True), *zip(state, state_values, strict=True)]
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            value = fn()
+        return value, [scope.get_current_value(v) for v in state]
+
+    run = jax.value_and_grad(pure, has_aux=True)
+    (value, new_state), grads = (jax.jit(run) if jit else run)([v.value for v in variables], [v.value for v in state])
+    for variable, new_value in zip(state, new_state, strict=True):
+        variable.assign(new_value)
+    return np.asarray(value), [np.asarray(g) for g in grads]

@@ -4,10 +4,9 @@ import keras
 import numpy as np
 import pytest
 import scipy.stats
-import tensorflow as tf
 
 from multinn.layers import NADELayer
-from tests.layers.layer_test_case import run_layer_test
+from tests.layers.layer_test_case import LossModel, compiled, run_layer_test, value_and_gradients
 
 ALL_FRAMES_10 = np.array(list(itertools.product([0, 1], repeat=10)), dtype="float32")  # [1024, 10]
 
@@ -148,13 +147,13 @@ def test_sample_frequencies_match_log_prob():
     assert chi_square_p_value(keras.ops.convert_to_numpy(hot), log_p) < 1e-6
 
 
-def test_sample_with_external_biases_in_tf_function():
+def test_sample_with_external_biases_compiled():
     nade = make_nade()
     rng = np.random.default_rng(3)
     encoder_bias = np.tile(rng.normal(size=(1, 7)), (20_000, 1)).astype("float32")
     decoder_bias = np.tile(rng.normal(size=(1, 10)), (20_000, 1)).astype("float32")
-    sample = tf.function(lambda e, d, t: nade.sample(e, d, temperature=t))
-    samples, _ = sample(encoder_bias, decoder_bias, tf.constant(1.0))
+    sample = compiled(lambda e, d, t: nade.sample(e, d, temperature=t))
+    samples, _ = sample(encoder_bias, decoder_bias, keras.ops.convert_to_tensor(1.0))  # a tensor temperature
     log_p = keras.ops.convert_to_numpy(nade.log_prob(ALL_FRAMES_10, encoder_bias[:1024], decoder_bias[:1024]))
     assert chi_square_p_value(keras.ops.convert_to_numpy(samples), log_p) > 1e-3
 
@@ -187,6 +186,7 @@ def test_temperature_zero_thresholds_at_one_half():
         ({"num_visible": 0, "num_hidden": 3}, "expected a positive integer, got 0"),
         ({"num_visible": 3, "num_hidden": 2.5}, "expected a positive integer, got 2.5"),
         ({"num_visible": 3, "num_hidden": 2, "implementation": "fast"}, "got 'fast'"),
+        ({"num_visible": 3, "num_hidden": 2, "hand_gradient": "yes"}, "`hand_gradient`: expected a bool, got 'yes'"),
     ],
 )
 def test_invalid_arguments(kwargs, message):
@@ -201,59 +201,72 @@ def test_wrong_input_size():
         NADELayer(10, 4).sample(temperature=-1.0)
 
 
-def gradients(nade, x, encoder_bias, decoder_bias, weights, hand: bool, jit_compile: bool = False):
-    """The loss `sum(weights * logits) + sum(log_prob)` and its gradients with respect to x, both
-    biases and both kernels: with the loop's hand-written gradient or plain autodiff of the loop."""
-    import multinn.layers.nade_layer as module
-
-    variables = [x, encoder_bias, decoder_bias, nade.encoder_kernel, nade.decoder_kernel]
-
-    def loss_and_gradients():
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(weights * nade.conditional_logits(x, encoder_bias, decoder_bias))
-            loss += tf.reduce_sum(nade.log_prob(x, encoder_bias, decoder_bias))
-        return loss, tape.gradient(loss, variables)
-
-    saved, module._HAND_GRADIENT = module._HAND_GRADIENT, hand
-    try:
-        return tf.function(loss_and_gradients, jit_compile=jit_compile)()  # traced while the switch holds
-    finally:
-        module._HAND_GRADIENT = saved
+def test_configs_without_hand_gradient_load_with_the_default():
+    config = NADELayer(10, 4, hand_gradient=False).get_config()
+    assert config["hand_gradient"] is False
+    del config["hand_gradient"]  # a config saved before the argument existed
+    assert NADELayer.from_config(config).hand_gradient is True
 
 
-@pytest.mark.parametrize("num_visible, num_hidden, jit_compile", [(10, 6, False), (10, 6, True), (252, 64, False)])
-def test_hand_written_gradient_equals_autodiff(num_visible, num_hidden, jit_compile):
-    rng = np.random.default_rng(num_visible)
-    batch = 7
-    nade = NADELayer(num_visible, num_hidden, bias_initializer="random_normal", seed=2)
-    x = tf.Variable((rng.random((batch, num_visible)) < 0.3).astype("float32"))
-    encoder_bias = tf.Variable(rng.normal(size=(batch, num_hidden)).astype("float32"))
-    decoder_bias = tf.Variable(rng.normal(size=(batch, num_visible)).astype("float32"))
-    weights = tf.constant(rng.normal(size=(batch, num_visible)).astype("float32"))
-    hand_loss, hand = gradients(nade, x, encoder_bias, decoder_bias, weights, hand=True, jit_compile=jit_compile)
-    auto_loss, auto = gradients(nade, x, encoder_bias, decoder_bias, weights, hand=False)
-    assert float(hand_loss) == pytest.approx(float(auto_loss), rel=1e-6)
-    for name, a, b in zip(["x", "encoder_bias", "decoder_bias", "encoder_kernel", "decoder_kernel"], hand, auto):
-        a, b = np.asarray(a), np.asarray(b)
+def twins(num_visible, num_hidden, seed=2):
+    """A NADE with the hand-written gradient and one differentiated by autodiff, with the same weights."""
+    hand = NADELayer(num_visible, num_hidden, bias_initializer="random_normal", seed=seed)
+    auto = NADELayer.from_config({**hand.get_config(), "hand_gradient": False})
+    auto.set_weights(hand.get_weights())
+    return hand, auto
+
+
+def assert_gradients_match(hand, auto, names):
+    for name, a, b in zip(names, hand, auto, strict=True):
         assert np.abs(b).max() > 1e-3, name  # every gradient is non-trivial
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * np.abs(b).max(), err_msg=name)
 
 
+@pytest.mark.parametrize("num_visible, num_hidden, jit", [(10, 6, False), (10, 6, True), (252, 64, False)])
+def test_hand_written_gradient_equals_autodiff(num_visible, num_hidden, jit):
+    # The backend's kernel (tf.custom_gradient / jax.custom_vjp) against the backend's autodiff of
+    # the keras.ops loop, through the layer: gradients of x, both external biases, both kernels.
+    rng = np.random.default_rng(num_visible)
+    batch = 7
+    x = keras.Variable((rng.random((batch, num_visible)) < 0.3).astype("float32"))
+    encoder_bias = keras.Variable(rng.normal(size=(batch, num_hidden)).astype("float32"))
+    decoder_bias = keras.Variable(rng.normal(size=(batch, num_visible)).astype("float32"))
+    weights = rng.normal(size=(batch, num_visible)).astype("float32")
+    results = []
+    for nade in twins(num_visible, num_hidden):
+
+        def loss(nade=nade):
+            logits = nade.conditional_logits(x, encoder_bias, decoder_bias)
+            return keras.ops.sum(weights * logits) + keras.ops.sum(nade.log_prob(x, encoder_bias, decoder_bias))
+
+        variables = [x, encoder_bias, decoder_bias, nade.encoder_kernel, nade.decoder_kernel]
+        # The reference runs without XLA: TensorFlow's XLA cannot differentiate a keras.ops loop.
+        results.append(value_and_gradients(loss, variables, jit=jit and nade.hand_gradient))
+    (hand_loss, hand), (auto_loss, auto) = results
+    assert float(hand_loss) == pytest.approx(float(auto_loss), rel=1e-6)
+    assert_gradients_match(hand, auto, ["x", "encoder_bias", "decoder_bias", "encoder_kernel", "decoder_kernel"])
+
+
 def test_hand_written_gradient_of_the_own_biases():
     # Without external biases the [H] encoder bias is broadcast over the batch: its gradient sums.
-    nade = NADELayer(8, 5, bias_initializer="random_normal", seed=3)
-    x = tf.constant((np.random.default_rng(0).random((6, 8)) < 0.4).astype("float32"))
-    import multinn.layers.nade_layer as module
-
-    grads = []
-    for hand in (True, False):
-        saved, module._HAND_GRADIENT = module._HAND_GRADIENT, hand
-        try:
-            with tf.GradientTape() as tape:
-                loss = -tf.reduce_mean(nade.log_prob(x))
-            grads.append(tape.gradient(loss, nade.trainable_variables))
-        finally:
-            module._HAND_GRADIENT = saved
+    x = (np.random.default_rng(0).random((6, 8)) < 0.4).astype("float32")
+    grads = [
+        value_and_gradients(lambda nade=nade: -keras.ops.mean(nade.log_prob(x)), nade.trainable_variables)[1]
+        for nade in twins(8, 5, seed=3)
+    ]
     assert len(grads[0]) == 4
-    for a, b in zip(*grads):  # (autodiff of the loop gives IndexedSlices for the kernels)
-        np.testing.assert_allclose(tf.convert_to_tensor(a), tf.convert_to_tensor(b), rtol=1e-5, atol=1e-7)
+    assert_gradients_match(*grads, ["encoder_kernel", "decoder_kernel", "encoder_bias", "decoder_bias"])
+
+
+def test_hand_written_gradient_in_a_fit_step():
+    # One SGD step of Keras's trainer (compiled: tf.function on TensorFlow, jax.jit on JAX) moves
+    # both twins' weights alike.
+    x = (np.random.default_rng(1).random((16, 12)) < 0.3).astype("float32")
+    moved = []
+    for nade in twins(12, 6):
+        model = LossModel(nade, lambda layer, x: -keras.ops.mean(layer.log_prob(x)))
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0))
+        before = [keras.ops.convert_to_numpy(w) for w in nade.trainable_weights]
+        model.fit(x, epochs=1, batch_size=16, verbose=0)
+        moved.append([keras.ops.convert_to_numpy(w) - b for w, b in zip(nade.trainable_weights, before, strict=True)])
+    assert_gradients_match(*moved, ["encoder_kernel", "decoder_kernel", "encoder_bias", "decoder_bias"])

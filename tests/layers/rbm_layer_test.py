@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import scipy.special
 import scipy.stats
-import tensorflow as tf
 
 from multinn.layers import RBMLayer
-from tests.layers.layer_test_case import run_layer_test
+from multinn.layers.rbm_layer import EXACT_MAX_UNITS_PER_EXAMPLE
+from tests.layers.layer_test_case import compiled, run_layer_test, value_and_gradients
 
 ALL_VISIBLE = np.array(list(itertools.product([0, 1], repeat=8)), dtype="float32")  # [256, 8]
 ALL_HIDDEN = np.array(list(itertools.product([0, 1], repeat=6)), dtype="float32")  # [64, 6]
@@ -106,12 +106,12 @@ def test_exact_log_partition_with_external_biases():
 def test_ais_is_close_to_exact():
     rbm = make_rbm()
     exact = float(rbm.log_partition("exact"))
-    ais = tf.function(lambda: rbm.log_partition("ais", num_chains=100, num_temperatures=1000))
+    ais = compiled(lambda: rbm.log_partition("ais", num_chains=100, num_temperatures=1000))
     assert abs(float(ais()) - exact) < 0.05
     rng = np.random.default_rng(2)
     visible_bias = rng.normal(size=(2, 8)).astype("float32")
     hidden_bias = rng.normal(size=(2, 6)).astype("float32")
-    ais_batch = tf.function(
+    ais_batch = compiled(
         lambda: rbm.log_partition("ais", visible_bias, hidden_bias, num_chains=100, num_temperatures=1000)
     )
     exact_batch = to_numpy(rbm.log_partition("exact", visible_bias, hidden_bias))
@@ -127,6 +127,10 @@ def test_log_prob_sums_to_one():
     assert np.abs(with_bias - to_numpy(rbm.log_prob(ALL_VISIBLE))).max() > 0.1
 
 
+def seed_state(rbm):
+    return keras.ops.convert_to_numpy(rbm.seed_generator.state)
+
+
 @pytest.mark.parametrize("persistent", [False, True])
 def test_cd_loss_gradient_is_the_cd_k_update(persistent):
     rbm = make_rbm(cd_steps=3, persistent=persistent, num_chains=20)
@@ -134,23 +138,22 @@ def test_cd_loss_gradient_is_the_cd_k_update(persistent):
     v0 = (rng.random((20, 8)) < 0.4).astype("float32")
     if persistent:
         rbm.persistent_chain.assign((rng.random((20, 8)) < 0.5).astype("float32"))
-    start = rbm.persistent_chain.numpy() if persistent else v0
-    state = rbm.seed_generator.state.numpy()
+    start = keras.ops.convert_to_numpy(rbm.persistent_chain) if persistent else v0
+    state = seed_state(rbm)
     vk = to_numpy(rbm.gibbs(start, 3))  # the chain cd_loss will run, with the same random numbers
     rbm.seed_generator.state.assign(state)
-    with tf.GradientTape() as tape:
-        loss = rbm.cd_loss(v0)
-    grads = tape.gradient(loss, [rbm.kernel, rbm.visible_bias, rbm.hidden_bias])
+    weights = [rbm.kernel, rbm.visible_bias, rbm.hidden_bias]
+    _, grads = value_and_gradients(lambda: rbm.cd_loss(v0), weights, state=rbm.non_trainable_variables)
     if persistent:
-        np.testing.assert_array_equal(rbm.persistent_chain.numpy(), vk)
-    W, b, c = (np.asarray(w, np.float64) for w in (rbm.kernel, rbm.visible_bias, rbm.hidden_bias))
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(rbm.persistent_chain), vk)
+    W, b, c = (np.asarray(w, np.float64) for w in weights)
     v0 = v0.astype(np.float64)
     h0, hk = sigmoid(v0 @ W + c), sigmoid(vk @ W + c)
     n = len(v0)
     # Textbook CD-k: dW = <v h>_data - <v h>_model (hidden probabilities), db = <v>_0 - <v>_k, dc = <h>_0 - <h>_k.
-    np.testing.assert_allclose(to_numpy(grads[0]), -(v0.T @ h0 / n - vk.T @ hk / len(vk)), atol=1e-5)
-    np.testing.assert_allclose(to_numpy(grads[1]), -(v0.mean(0) - vk.mean(0)), atol=1e-5)
-    np.testing.assert_allclose(to_numpy(grads[2]), -(h0.mean(0) - hk.mean(0)), atol=1e-5)
+    np.testing.assert_allclose(grads[0], -(v0.T @ h0 / n - vk.T @ hk / len(vk)), atol=1e-5)
+    np.testing.assert_allclose(grads[1], -(v0.mean(0) - vk.mean(0)), atol=1e-5)
+    np.testing.assert_allclose(grads[2], -(h0.mean(0) - hk.mean(0)), atol=1e-5)
     assert not np.array_equal(vk, v0)
 
 
@@ -158,18 +161,55 @@ def test_cd_loss_gradient_reaches_external_biases():
     rbm = make_rbm(cd_steps=1)
     rng = np.random.default_rng(5)
     v0 = (rng.random((4, 8)) < 0.4).astype("float32")
-    visible_bias = tf.Variable(rng.normal(size=(4, 8)).astype("float32"))
-    hidden_bias = tf.Variable(rng.normal(size=(4, 6)).astype("float32"))
-    state = rbm.seed_generator.state.numpy()
+    visible_bias = keras.Variable(rng.normal(size=(4, 8)).astype("float32"))
+    hidden_bias = keras.Variable(rng.normal(size=(4, 6)).astype("float32"))
+    state = seed_state(rbm)
     vk = to_numpy(rbm.gibbs(v0, 1, visible_bias, hidden_bias))
     rbm.seed_generator.state.assign(state)
-    with tf.GradientTape() as tape:
-        loss = rbm.cd_loss(v0, visible_bias, hidden_bias)
-    grad_b, grad_c = tape.gradient(loss, [visible_bias, hidden_bias])
+    _, (grad_b, grad_c) = value_and_gradients(
+        lambda: rbm.cd_loss(v0, visible_bias, hidden_bias),
+        [visible_bias, hidden_bias],
+        state=[rbm.seed_generator.state],
+    )
     W = np.asarray(rbm.kernel, np.float64)
-    c = hidden_bias.numpy().astype(np.float64)
-    np.testing.assert_allclose(to_numpy(grad_b), -(v0 - vk) / 4, atol=1e-6)
-    np.testing.assert_allclose(to_numpy(grad_c), -(sigmoid(v0 @ W + c) - sigmoid(vk @ W + c)) / 4, atol=1e-6)
+    c = keras.ops.convert_to_numpy(hidden_bias).astype(np.float64)
+    np.testing.assert_allclose(grad_b, -(v0 - vk) / 4, atol=1e-6)
+    np.testing.assert_allclose(grad_c, -(sigmoid(v0 @ W + c) - sigmoid(vk @ W + c)) / 4, atol=1e-6)
+
+
+def test_cd_loss_sample_weight_is_a_weighted_mean():
+    rbm = make_rbm(cd_steps=2)
+    rng = np.random.default_rng(6)
+    v0 = (rng.random((6, 8)) < 0.4).astype("float32")
+    visible_bias = keras.Variable(rng.normal(size=(6, 8)).astype("float32"))
+    hidden_bias = keras.Variable(rng.normal(size=(6, 6)).astype("float32"))
+    sample_weight = np.array([1.0, 0.0, 2.0, 0.5, 0.0, 1.0], "float32")
+    state = seed_state(rbm)
+    vk = rbm.gibbs(v0, 2, visible_bias, hidden_bias)
+    positive = to_numpy(rbm.free_energy(v0, visible_bias, hidden_bias))
+    negative = to_numpy(rbm.free_energy(vk, visible_bias, hidden_bias))
+    rbm.seed_generator.state.assign(state)
+    loss, (grad_b, grad_c) = value_and_gradients(
+        lambda: rbm.cd_loss(v0, visible_bias, hidden_bias, sample_weight=sample_weight),
+        [visible_bias, hidden_bias],
+        state=[rbm.seed_generator.state],
+    )
+    expected = np.sum(sample_weight * (positive - negative)) / sample_weight.sum()
+    assert float(loss) == pytest.approx(expected, rel=1e-6)
+    # Frames of weight 0 get no gradient; the others their weighted CD statistics.
+    vk = to_numpy(vk)
+    share = (sample_weight / sample_weight.sum())[:, None]
+    np.testing.assert_allclose(grad_b, -(v0 - vk) * share, atol=1e-6)
+    assert np.all(grad_c[sample_weight == 0] == 0.0)
+    # All-zero weights: a zero loss and zero gradients, not NaN.
+    rbm.seed_generator.state.assign(state)
+    loss, grads = value_and_gradients(
+        lambda: rbm.cd_loss(v0, visible_bias, hidden_bias, sample_weight=np.zeros(6, "float32")),
+        [visible_bias, hidden_bias, rbm.kernel],
+        state=[rbm.seed_generator.state],
+    )
+    assert float(loss) == 0.0
+    assert all(np.all(g == 0.0) for g in grads)
 
 
 def test_persistent_rejects_external_biases():
@@ -180,7 +220,7 @@ def test_persistent_rejects_external_biases():
 
 def test_gibbs_samples_follow_the_model():
     rbm = make_rbm()
-    samples = to_numpy(tf.function(lambda: rbm.sample(batch_size=20_000, steps=50))())
+    samples = to_numpy(compiled(lambda: rbm.sample(batch_size=20_000, steps=50))())
     codes = samples.astype(np.int64) @ (1 << np.arange(7, -1, -1))
     observed = np.bincount(codes, minlength=256).astype(np.float64)
     expected = np.exp(to_numpy(rbm.log_prob(ALL_VISIBLE)))
@@ -200,6 +240,38 @@ def test_same_seed_same_samples():
     assert not np.array_equal(first, rbm.sample(batch_size=30, steps=5))
 
 
+def test_log_prob_with_external_biases_enumerates_up_to_the_per_example_limit():
+    rng = np.random.default_rng(7)
+    v = (rng.random((2, 30)) < 0.3).astype("float32")
+    for num_hidden in (EXACT_MAX_UNITS_PER_EXAMPLE, EXACT_MAX_UNITS_PER_EXAMPLE + 1):
+        rbm = make_rbm(num_visible=30, num_hidden=num_hidden)
+        biases = rng.normal(size=(2, 30)).astype("float32"), rng.normal(size=(2, num_hidden)).astype("float32")
+        exact = to_numpy(rbm.log_prob(v, *biases, method="exact"))
+        auto = to_numpy(rbm.log_prob(v, *biases, num_chains=2, num_temperatures=3))  # a crude AIS, when AIS
+        if num_hidden == EXACT_MAX_UNITS_PER_EXAMPLE:
+            np.testing.assert_array_equal(auto, exact)
+        else:
+            assert np.abs(auto - exact).max() > 1e-3
+    # With the own biases (one partition function) the limit is EXACT_MAX_UNITS.
+    rbm = make_rbm(num_visible=30, num_hidden=EXACT_MAX_UNITS_PER_EXAMPLE + 1)
+    np.testing.assert_array_equal(to_numpy(rbm.log_prob(v)), to_numpy(rbm.log_prob(v, method="exact")))
+
+
+def test_pretrain_learns_the_frames():
+    rng = np.random.default_rng(8)
+    prototypes = np.array([[1, 1, 0, 0, 0, 0, 0, 0], [0, 0, 1, 1, 0, 0, 0, 0], [0, 0, 0, 0, 1, 1, 1, 1]], "float32")
+    frames = prototypes[rng.integers(0, 3, 600)]
+    rbm = RBMLayer(8, 6, seed=1)
+    history = rbm.pretrain(frames, epochs=10, batch_size=20)
+    assert set(history) == {"loss", "reconstruction_error"} and len(history["loss"]) == 10
+    errors = history["reconstruction_error"]
+    assert errors[-1] < 0.5 * errors[0]
+    reconstruction = to_numpy(rbm.visible_probs(rbm.hidden_probs(frames)))
+    assert float(np.mean((reconstruction - frames) ** 2)) == pytest.approx(errors[-1], abs=0.02)
+    with pytest.raises(ValueError, match=r"expected frames of shape \[num_frames, 8\], got \(4, 7\)"):
+        rbm.pretrain(np.zeros((4, 7), "float32"))
+
+
 def test_init_visible_bias_from_frequencies():
     rbm = make_rbm()
     frames = np.zeros((10, 8), "float32")
@@ -208,7 +280,7 @@ def test_init_visible_bias_from_frequencies():
     rbm.init_visible_bias(frames)
     expected = np.full(8, np.log(1e-3 / (1 - 1e-3)))
     expected[0], expected[1] = np.log(0.3 / 0.7), np.log((1 - 1e-3) / 1e-3)
-    np.testing.assert_allclose(rbm.visible_bias.numpy(), expected, rtol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(rbm.visible_bias), expected, rtol=1e-5)
     with pytest.raises(ValueError, match=r"expected frames of shape \[num_frames, 8\], got \(10, 7\)"):
         rbm.init_visible_bias(frames[:, :7])
 

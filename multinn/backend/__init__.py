@@ -1,0 +1,120 @@
+"""Backend kernels: the one seam between multinn's backend-neutral maths and a backend's own code.
+
+The layers, generators and models compute with `keras.ops`, which runs on every Keras backend.
+Where a backend can do better than `keras.ops` (a hand-written gradient, here), the kernel is one
+named function of this module that dispatches on `keras.backend.backend()`:
+
+- `"tensorflow"`: `multinn.backend.tensorflow`, the one module of the library that imports
+  TensorFlow for its maths;
+- `"jax"`: `multinn.backend.jax`;
+- any other backend (torch, numpy): the same maths in `keras.ops`, differentiated (where the
+  backend can) by the backend's autodiff.
+
+The backend modules are imported on first use, so importing this package imports neither
+TensorFlow nor JAX, and a JAX-only installation never imports TensorFlow. This follows keras
+core, which keeps `keras/src/backend/<name>/` apart from `keras/src/layers/`, and whose LSTM calls
+the backend's fused kernel where there is one and its own generic loop otherwise.
+
+Kernels:
+
+- `nade_loop_logits(x, encoder_state, kernel, decoder_kernel, hand_gradient=True)`:
+  teacher-forced NADE logits with a backward pass in `O(batch * (H + D))` memory.
+- `stateless_uniform(shape, seed, counter, dtype)`: uniform random numbers that are a pure
+  function of a seed and a counter, for random draws inside compiled loops.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+
+def nade_loop_logits(x, encoder_state, kernel, decoder_kernel, hand_gradient: bool = True):
+    """Teacher-forced NADE logits without the decoder bias: `logit_d = sigmoid(a_d) . V[:, d]`.
+
+    `a_0 = c` (`encoder_state`) and `a_{d+1} = a_d + x_d W_d`, walked over the D dimensions in a
+    compiled loop that keeps only the running `[batch, H]` pre-activation `a`. Adding the decoder
+    bias `b_d` gives NADE's `p(x_d = 1 | x_<d) = sigmoid(b_d + logit_d)` (see `NADELayer`).
+
+    Autodiff of the loop keeps every step's `[batch, H]` activations for the backward pass
+    (`batch * D * H` floats: gigabytes for a training batch of a 5-track model). With
+    `hand_gradient=True` on TensorFlow and JAX the backward pass is hand-written instead: it walks
+    the dimensions in reverse, recovering `a_d = a_{d+1} - x_d W_d` by subtraction (Larochelle &
+    Murray 2011), so both passes hold `O(batch * (H + D))`. Its gradients are autodiff's to float32
+    rounding (tests/layers/nade_loop_logits_test.py).
+
+    Args:
+        x: binary frames `[batch, D]`, in the compute dtype.
+        encoder_state: `c`, `[batch, H]` (already broadcast over the batch).
+        kernel: the encoder kernel `W`, `[D, H]`.
+        decoder_kernel: the decoder kernel `V`, `[H, D]`.
+        hand_gradient: `True`: the backend's kernel with the hand-written gradient (TensorFlow,
+            JAX; other backends have none and run the `keras.ops` loop); `False`: the `keras.ops`
+            loop on every backend, differentiated by the backend's autodiff.
+
+    Returns:
+        Logits `[batch, D]`.
+    """
+    args = [ops.convert_to_tensor(a) for a in (x, encoder_state, kernel, decoder_kernel)]
+    module = _backend_module()
+    if not hand_gradient or module is None:
+        return _nade_loop_logits_ops(*args)
+    return module.nade_loop_logits(*args)
+
+
+def _nade_loop_logits_ops(x, encoder_state, kernel, decoder_kernel):
+    """`nade_loop_logits` in `keras.ops`: a `fori_loop` over the D dimensions (for the backend's autodiff)."""
+    num_visible = kernel.shape[0]
+    x_t = ops.transpose(x)  # [D, batch]: a row per step
+    decoder_t = ops.transpose(decoder_kernel)  # [D, H]
+    eye = ops.eye(num_visible, dtype=x.dtype)
+
+    def step(d, state):
+        a, logits = state
+        logit = ops.matmul(ops.sigmoid(a), ops.take(decoder_t, d, axis=0)[:, None])  # [batch, 1]
+        logits = logits + logit * ops.take(eye, d, axis=0)[None, :]
+        return a + ops.take(x_t, d, axis=0)[:, None] * ops.take(kernel, d, axis=0)[None, :], logits
+
+    init = (encoder_state, ops.zeros((ops.shape(x)[0], num_visible), dtype=x.dtype))
+    return ops.fori_loop(0, num_visible, step, init)[1]
+
+
+def stateless_uniform(shape, seed, counter, dtype="float32"):
+    """Uniform numbers in `[0, 1)` that are a pure function of `seed` and `counter`.
+
+    For random draws inside a compiled loop (`keras.ops.fori_loop`): a `keras.random.SeedGenerator`
+    cannot advance inside a loop body on JAX (its new state would leak out of the traced body), so
+    a layer draws one `seed = seed_generator.next()` before the loop and each draw in the loop
+    uses its own `counter` (e.g. `2 * step` and `2 * step + 1` for two draws per step). Distinct
+    `(seed, counter)` pairs give independent streams: TensorFlow folds the counter into the seed
+    with `tf.random.experimental.stateless_fold_in`, JAX with `jax.random.fold_in`; other
+    backends (eager torch, numpy) seed NumPy's generator with both.
+
+    Args:
+        shape: the shape of the result.
+        seed: a `[2]` integer tensor, as `keras.random.SeedGenerator.next()` returns.
+        counter: an integer, or a scalar integer tensor (e.g. the loop index).
+        dtype: a floating-point dtype.
+
+    Returns:
+        A tensor of `shape` and `dtype`.
+    """
+    module = _backend_module()
+    if module is not None:
+        return module.stateless_uniform(shape, seed, counter, dtype)
+    entropy = [int(s) & 0xFFFFFFFF for s in ops.convert_to_numpy(seed)] + [int(ops.convert_to_numpy(counter))]
+    return ops.convert_to_tensor(np.random.default_rng(entropy).random(tuple(shape)), dtype=dtype)
+
+
+def _backend_module():
+    """The kernel module of the current Keras backend (imported on first use), or `None` for the
+    backends without one, which run the `keras.ops` / NumPy forms."""
+    name = keras.backend.backend()
+    if name == "tensorflow":
+        from multinn.backend import tensorflow as module
+    elif name == "jax":
+        from multinn.backend import jax as module
+    else:
+        return None
+    return module
