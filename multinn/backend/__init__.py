@@ -21,6 +21,14 @@ Kernels:
   teacher-forced NADE logits with a backward pass in `O(batch * (H + D))` memory.
 - `stateless_uniform(shape, seed, counter, dtype)`: uniform random numbers that are a pure
   function of a seed and a counter, for random draws inside compiled loops.
+- `fold_seed(seed, counter)`: a new `[2]` seed, a pure function of a seed and a counter (one
+  independent stream per generation step and estimator).
+- `compile_function(model, fn, jit_compile)`: `fn` compiled the backend's way (a `tf.function`,
+  a `jax.jit` of a pure function of the model's variables), for `generate` and `log_prob`.
+
+Training under `tf.distribute` (replica weighting, clipping of the all-reduced gradient) is
+TensorFlow's alone: `multinn.backend.tensorflow.train_step`; on other backends the models train
+with their backend's Keras trainer through `compute_loss` and `compute_metrics`.
 """
 
 from __future__ import annotations
@@ -105,6 +113,44 @@ def stateless_uniform(shape, seed, counter, dtype="float32"):
         return module.stateless_uniform(shape, seed, counter, dtype)
     entropy = [int(s) & 0xFFFFFFFF for s in ops.convert_to_numpy(seed)] + [int(ops.convert_to_numpy(counter))]
     return ops.convert_to_tensor(np.random.default_rng(entropy).random(tuple(shape)), dtype=dtype)
+
+
+def fold_seed(seed, counter):
+    """A new seed (`[2]` integers), a pure function of `seed` and `counter`: the seed of stream
+    `counter` below `seed`, for draws that `stateless_uniform` or a layer's `sample(seed=...)`
+    make from it (TensorFlow: `stateless_fold_in`; JAX: `jax.random.fold_in`; other backends:
+    NumPy's generator seeded with both).
+
+    Args:
+        seed: a `[2]` integer tensor, e.g. `keras.random.SeedGenerator.next()`.
+        counter: an integer, or a scalar integer tensor (e.g. a loop index).
+    """
+    module = _backend_module()
+    if module is not None:
+        return module.fold_seed(seed, counter)
+    entropy = [int(s) & 0xFFFFFFFF for s in ops.convert_to_numpy(seed)] + [int(ops.convert_to_numpy(counter))]
+    return ops.convert_to_tensor(np.random.default_rng(entropy).integers(0, 2**31 - 1, 2), dtype="int32")
+
+
+def compile_function(model, fn, jit_compile: bool = True):
+    """`fn(*tensors)` compiled the way the current backend compiles a whole loop: one call runs
+    it all (generation's step loop, a batch's likelihood).
+
+    TensorFlow: a `tf.function` (with XLA when `jit_compile`). JAX: `jax.jit` of `fn` as a pure
+    function of the model's variables (read through a `keras.StatelessScope`, so later weight
+    changes are seen); variables `fn` assigns (random seed states) are written back after each
+    call; XLA is JAX's only compiler, whatever `jit_compile` says. Other backends: `fn` itself.
+
+    Args:
+        model: The `keras.Model` whose variables `fn` reads.
+        fn: A function of tensors, returning a tensor or a structure of tensors.
+        jit_compile: TensorFlow: compile with XLA.
+
+    Returns:
+        A callable with `fn`'s signature.
+    """
+    module = _backend_module()
+    return fn if module is None else module.compile_function(model, fn, jit_compile)
 
 
 def _backend_module():

@@ -11,6 +11,9 @@ Functions:
   hand-written gradient (`jax.custom_vjp`) whose memory does not grow with D.
 - `stateless_uniform(shape, seed, counter, dtype)`: counter-based random numbers for draws inside
   compiled loops.
+- `fold_seed(seed, counter)`: the seed of stream `counter` below `seed` (`jax.random.fold_in`).
+- `compile_function(model, fn, jit_compile)`: `jax.jit` of `fn` as a pure function of the
+  model's variables (keras-hub's `make_generate_function` for JAX does the same).
 """
 
 from __future__ import annotations
@@ -95,3 +98,41 @@ def stateless_uniform(shape, seed, counter, dtype):
     `multinn.backend.stateless_uniform`."""
     key = jax.random.fold_in(jnp.asarray(seed, dtype="uint32"), counter)
     return jax.random.uniform(key, tuple(shape), dtype=dtype)
+
+
+def fold_seed(seed, counter):
+    """The seed of stream `counter` below `seed` (`[2]` integers, a raw JAX key); see
+    `multinn.backend.fold_seed`."""
+    return jax.random.fold_in(jnp.asarray(seed, dtype="uint32"), counter)
+
+
+def compile_function(model, fn, jit_compile: bool = True):
+    """`fn` under `jax.jit`, as a pure function of the model's variables; see
+    `multinn.backend.compile_function`.
+
+    The variables' values are arguments of the compiled function, mapped onto the variables by a
+    `keras.StatelessScope` while `fn` traces: reading a variable gives the value of this call (a
+    jitted closure would bake the values of the first call in). Values `fn` assigns (a
+    `SeedGenerator` advancing) come back as outputs and are assigned after the call.
+    """
+    import keras
+
+    del jit_compile  # XLA is how JAX compiles
+    variables = list(model.variables)
+    assigned: list[int] = []  # indices of the variables `fn` assigns, found while tracing
+
+    @jax.jit
+    def pure(values, *args):
+        with keras.StatelessScope(state_mapping=list(zip(variables, values, strict=True))) as scope:
+            initial = dict(scope.state_mapping)
+            outputs = fn(*args)
+        assigned[:] = [i for i, v in enumerate(variables) if scope.state_mapping[id(v)] is not initial[id(v)]]
+        return outputs, [scope.get_current_value(variables[i]) for i in assigned]
+
+    def call(*args):
+        outputs, values = pure([v.value for v in variables], *args)
+        for i, value in zip(assigned, values, strict=True):
+            variables[i].assign(value)
+        return outputs
+
+    return call

@@ -13,11 +13,23 @@ Functions:
   hand-written gradient (`tf.custom_gradient`) whose memory does not grow with D.
 - `stateless_uniform(shape, seed, counter, dtype)`: counter-based random numbers for draws inside
   compiled loops.
+- `fold_seed(seed, counter)`: the seed of stream `counter` below `seed`.
+- `compile_function(model, fn, jit_compile)`: a `tf.function` (XLA with `jit_compile`).
+- Training under `tf.distribute`: `train_step(model, data)` and `test_step(model, data)`, the
+  MultINN models' steps on TensorFlow: the replica weighting of the loss (a replica's share of
+  the global batch's mean loss), global-norm clipping of the all-reduced gradient, and the
+  logs as Keras reduces them over workers. `build_optimizer_only(model)` is what the models do
+  instead of Keras's symbolic build from a first distributed batch.
+
+The models keep their loss (`compute_loss`) and metrics (`compute_metrics`) backend-neutral; the
+steps here call them, and other backends train with their own Keras trainer.
 """
 
 from __future__ import annotations
 
+import keras
 import tensorflow as tf
+from keras import ops
 
 
 def nade_loop_logits(x, encoder_state, kernel, decoder_kernel):
@@ -91,3 +103,139 @@ def stateless_uniform(shape, seed, counter, dtype):
     seed = tf.cast(tf.math.floormod(tf.convert_to_tensor(seed), tf.int32.max - 1), tf.int32)
     key = tf.random.experimental.stateless_fold_in(seed, tf.cast(counter, tf.int32))
     return tf.random.stateless_uniform(shape, seed=key, dtype=dtype)
+
+
+def fold_seed(seed, counter):
+    """The seed of stream `counter` below `seed` (`[2]` integers); see `multinn.backend.fold_seed`."""
+    seed = tf.cast(tf.math.floormod(tf.convert_to_tensor(seed), tf.int32.max - 1), tf.int32)
+    return tf.random.experimental.stateless_fold_in(seed, tf.cast(counter, tf.int32))
+
+
+def compile_function(model, fn, jit_compile: bool = True):
+    """`fn` as a `tf.function` (XLA with `jit_compile`); see `multinn.backend.compile_function`."""
+    del model  # a tf.function reads the variables themselves
+    return tf.function(fn, jit_compile=bool(jit_compile), reduce_retracing=True)
+
+
+# ---------------------------------------------------------------------------------- training
+class _Share:
+    """Real steps of this replica's part of the batch and of the whole global batch, and the replica count."""
+
+    def __init__(self, local, total, replicas: int):
+        self.local, self.total, self.replicas = local, total, replicas
+
+    def of(self, loss):
+        """This replica's part of the global batch's mean loss, `loss * local / total`: the
+        replicas' parts sum to the loss one device computes on the global batch (a replica
+        without real steps, e.g. with an empty part of a last batch, adds 0)."""
+        return ops.where(self.local > 0, loss * self.local / ops.maximum(self.total, 1.0), 0.0)
+
+    def global_loss(self, loss):
+        """The loss this replica records: its mean over the replicas is the global batch's loss."""
+        return self.of(loss) * self.replicas
+
+
+def _replica_share(mask) -> _Share | None:
+    """This replica's real steps and the global batch's (an all-reduce), or None on one replica."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return None
+    local = ops.sum(mask)
+    return _Share(local, context.all_reduce(tf.distribute.ReduceOp.SUM, local), context.num_replicas_in_sync)
+
+
+def _step_logs(logs: dict) -> dict:
+    """Step logs as Keras's `fit` / `evaluate` can reduce them over the replicas.
+
+    Under a multi-worker `MultiWorkerMirroredStrategy`, Keras 3 reduces each log with
+    `strategy.reduce("MEAN", value, axis=0)`, which fails on scalars ("Invalid reduction dimension
+    0 for input with 0 dimensions", tensorflow/tensorflow#72388): there, every value gets that
+    axis (shape `[1]`) and is reduced back to a scalar.
+    """
+    from multinn.distribute import num_workers
+
+    strategy = tf.distribute.get_strategy()
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and num_workers(strategy) > 1:
+        return {key: ops.reshape(value, (1,)) for key, value in logs.items()}
+    return logs
+
+
+def _clip_global(model, grads: list) -> list:
+    """Clip the gradients of all replicas together by their global norm (no-op without `clip_norm`).
+
+    With several replicas the gradients are all-reduced (summed) first and `1 / replicas` of
+    the clipped sum is returned: the optimizer's own all-reduce adds the replicas' copies back
+    up, so every replica applies the same, clipped global gradient. (Keras's own `global_clipnorm`
+    clips each replica's part before the all-reduce.) Gradients are also summed here when the
+    optimizer scales the loss (float16), so that every replica's finiteness check sees the same
+    gradients.
+    """
+    context = tf.distribute.get_replica_context()
+    replicas = 1 if context is None else context.num_replicas_in_sync
+    loss_scaled = isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    if model.clip_norm is None and not (loss_scaled and replicas > 1):
+        return grads
+    if replicas > 1:
+        grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+    if model.clip_norm is not None:
+        # The gradients of a scaled loss are scaled: clip(s * g, s * c) = s * clip(g, c).
+        grads, _ = tf.clip_by_global_norm(grads, model.clip_norm * model.optimizer.scale_loss(1.0))
+    if replicas > 1:
+        grads = [g / replicas for g in grads]
+    return grads
+
+
+def train_step(model, data) -> dict:
+    """One optimizer step of a MultINN model on a batch; under a `tf.distribute` strategy, on this
+    replica's share.
+
+    Under a strategy with several replicas, `data` is this replica's part of the global batch.
+    Keras's TensorFlow optimizer SUMS the replicas' gradients (an all-reduce in
+    `apply_gradients`), so each replica minimises its share of the global loss: its summed loss
+    over real steps divided by the real steps of the whole global batch. The sum is then the
+    gradient of the global batch's mean loss, the single-device step. Global-norm clipping acts
+    on the global gradient (`_clip_global`). Under `mixed_float16` the loss is scaled by the
+    optimizer (a `LossScaleOptimizer`, added by `compile`) and the clipping threshold with it.
+    """
+    pianoroll, mask = model.unpack_batch(data, "training batch")
+    share = _replica_share(mask)
+    with tf.GradientTape() as tape:
+        outputs = model(pianoroll, training=True)
+        loss = model.data_loss(outputs, mask)
+        extra = ops.sum(model.losses) if model.losses else 0.0
+        objective = loss + extra if share is None else share.of(loss) + extra / share.replicas
+        scaled = model.optimizer.scale_loss(objective)
+    variables = model.trainable_variables
+    # Weights a configuration does not use (an estimator's own biases, replaced by the RNN's
+    # conditional biases) get zero gradients, so the optimizer always tracks every trainable
+    # variable and its state reloads from a checkpoint.
+    gradients = tape.gradient(scaled, variables)
+    grads = [tf.zeros_like(v) if g is None else g for g, v in zip(gradients, variables, strict=True)]
+    model.optimizer.apply_gradients(zip(_clip_global(model, grads), variables, strict=True))
+    recorded = loss if share is None else share.global_loss(loss)
+    return _step_logs(model.update_metrics(recorded, outputs, pianoroll, mask))
+
+
+def test_step(model, data) -> dict:
+    """A MultINN model's evaluation step on TensorFlow (the recorded loss weighted as in `train_step`)."""
+    pianoroll, mask = model.unpack_batch(data, "evaluation batch")
+    share = _replica_share(mask)
+    outputs = model(pianoroll, training=False)
+    loss = model.data_loss(outputs, mask)
+    recorded = loss if share is None else share.global_loss(loss)
+    return _step_logs(model.update_metrics(recorded, outputs, pianoroll, mask))
+
+
+def build_optimizer_only(model) -> None:
+    """What a MultINN model does instead of Keras's symbolic build before `fit` under a strategy.
+
+    Keras (3.15, `TensorFlowTrainer._maybe_symbolic_build`) builds a model created in a strategy
+    scope from the first distributed batch averaged over the replicas, which fails when the batch
+    does not split evenly (an AddN of unequal shapes) and under MultiWorkerMirroredStrategy (a
+    PerReplica it cannot convert). MultINN models create every weight at construction: only the
+    optimizer may be left to build, in the strategy's scope, before the first step.
+    """
+    strategy = model.distribute_strategy
+    if model.optimizer is not None and not model.optimizer.built:
+        with strategy.scope():
+            model.optimizer.build(model.trainable_variables)

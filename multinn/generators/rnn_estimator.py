@@ -173,12 +173,21 @@ class RNNEstimator(keras.layers.Layer):
         """
         raise NotImplementedError
 
-    def frame_loss(self, outputs, frames, weights, scores: dict):
-        """Training loss (a scalar) of `[n]` frames with per-frame `weights`, given `frame_scores`."""
+    def frame_loss_terms(self, outputs, frames, scores: dict):
+        """Training loss of each of `[n]` frames, `[n]`, given `frame_scores` (their weighted mean is `frame_loss`)."""
         raise NotImplementedError
 
-    def sample_frame(self, outputs, temperature=1.0):
-        """Binary frames `[n, units]` sampled given the RNN outputs `[n, rnn_units[-1]]`."""
+    def frame_loss(self, outputs, frames, weights, scores: dict):
+        """Training loss (a scalar) of `[n]` frames: the mean of `frame_loss_terms` weighted by `weights` `[n]`."""
+        terms = self.frame_loss_terms(outputs, frames, scores)
+        weights = ops.cast(weights, terms.dtype)
+        return ops.sum(terms * weights) / ops.maximum(ops.sum(weights), 1.0)
+
+    def sample_frame(self, outputs, temperature=1.0, seed=None):
+        """Binary frames `[n, units]` sampled given the RNN outputs `[n, rnn_units[-1]]`.
+
+        `seed` (`[2]` integers): the random stream of the call (estimator i draws from
+        `multinn.backend.fold_seed(seed, i)`); `None`: the estimators' `SeedGenerator`s."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ config

@@ -8,6 +8,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from multinn.backend import fold_seed
+
 from multinn.generators.rnn_estimator import RNNEstimator, check_units
 from multinn.layers.nade_layer import NADELayer
 
@@ -96,16 +98,15 @@ class RNNMultiNADE(RNNEstimator):
         # log p(x_d | x_<d) = -softplus((1 - 2 x_d) * logit_d): stable for any logit.
         return {"probs": ops.sigmoid(logits), "dim_log_prob": -ops.softplus((1.0 - 2.0 * frames) * logits)}
 
-    def frame_loss(self, outputs, frames, weights, scores: dict):
-        log_p = ops.sum(scores["dim_log_prob"], axis=-1)
-        weights = ops.cast(weights, log_p.dtype)
-        return -ops.sum(log_p * weights) / ops.maximum(ops.sum(weights), 1.0)
+    def frame_loss_terms(self, outputs, frames, scores: dict):
+        """The NLL of each frame in nats, `[n]`."""
+        return -ops.sum(scores["dim_log_prob"], axis=-1)
 
-    def sample_frame(self, outputs, temperature=1.0):
+    def sample_frame(self, outputs, temperature=1.0, seed=None):
         return ops.concatenate(
             [
-                nade.sample(enc, dec, temperature=temperature)[0]
-                for nade, (enc, dec) in zip(self.estimators, self.biases(outputs), strict=True)
+                nade.sample(enc, dec, temperature=temperature, seed=None if seed is None else fold_seed(seed, i))[0]
+                for i, (nade, (enc, dec)) in enumerate(zip(self.estimators, self.biases(outputs), strict=True))
             ],
             axis=-1,
         )

@@ -90,14 +90,14 @@ class RNNRBM(RNNEstimator):
             scores["log_prob"] = self.frame_log_prob(outputs, frames)
         return scores
 
-    def frame_loss(self, outputs, frames, weights, scores: dict):
-        """The CD-k surrogate of `[n]` frames, a mean weighted by `weights` `[n]` (0: padding)."""
+    def frame_loss_terms(self, outputs, frames, scores: dict):
+        """The CD-k surrogate of each frame, `[n]` (`RBMLayer.cd_terms`; their weighted mean is `RBMLayer.cd_loss`)."""
         ((visible, hidden),) = self.biases(outputs)
-        return self.rbm.cd_loss(frames, visible, hidden, sample_weight=weights)
+        return self.rbm.cd_terms(frames, visible, hidden)
 
-    def sample_frame(self, outputs, temperature=1.0):
+    def sample_frame(self, outputs, temperature=1.0, seed=None):
         ((visible, hidden),) = self.biases(outputs)
-        return self.rbm.sample(visible, hidden, steps=self.gibbs_steps, temperature=temperature)
+        return self.rbm.sample(visible, hidden, steps=self.gibbs_steps, temperature=temperature, seed=seed)
 
     def pretrain_on_frames(
         self,

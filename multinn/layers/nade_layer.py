@@ -160,10 +160,10 @@ class NADELayer(keras.layers.Layer):
         """
         return ops.sigmoid(self.conditional_logits(x, encoder_bias, decoder_bias))
 
-    def sample(self, encoder_bias=None, decoder_bias=None, batch_size: int | None = None, temperature=1.0):
+    def sample(self, encoder_bias=None, decoder_bias=None, batch_size: int | None = None, temperature=1.0, seed=None):
         """Draws frames one dimension at a time; traceable in a compiled function (a model's step, `jax.jit`).
 
-        Randomness comes from the layer's `SeedGenerator` only, so a seed fixes the samples.
+        Randomness comes from the layer's `SeedGenerator`, or from `seed`, so a seed fixes the samples.
 
         Args:
             encoder_bias: `[batch, num_hidden]` or `None` (the layer's own).
@@ -172,6 +172,9 @@ class NADELayer(keras.layers.Layer):
                 batch size of the biases is used.
             temperature: divides the logits (float or scalar tensor, >= 0); `0` thresholds
                 `p(x_d = 1 | x_<d)` at 0.5, deterministically.
+            seed: `[2]` integers, the random stream of this call (e.g. a step's stream inside a
+                compiled generation loop, `multinn.backend.fold_seed`): nothing is assigned, as
+                JAX's loops need; `None`: one draw of the layer's `SeedGenerator`.
 
         Returns:
             `(x, log_prob)`: binary frames `[batch, num_visible]` and their log-likelihood
@@ -190,7 +193,10 @@ class NADELayer(keras.layers.Layer):
         temperature = ops.cast(temperature, dtype)
         positive = ops.greater(temperature, 0.0)
         safe_temperature = ops.where(positive, temperature, ops.ones_like(temperature))
-        uniform = keras.random.uniform((batch, self.num_visible), dtype=dtype, seed=self.seed_generator)
+        if seed is None:
+            uniform = keras.random.uniform((batch, self.num_visible), dtype=dtype, seed=self.seed_generator)
+        else:
+            uniform = backend.stateless_uniform((batch, self.num_visible), seed, 0, dtype=dtype)
         kernel = ops.cast(self.encoder_kernel, dtype)
         decoder_t = ops.transpose(ops.cast(self.decoder_kernel, dtype))  # [D, H]
         decoder_bias_t = ops.transpose(ops.broadcast_to(decoder_bias, (batch, self.num_visible)))  # [D, batch]

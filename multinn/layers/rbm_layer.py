@@ -171,7 +171,7 @@ class RBMLayer(keras.layers.Layer):
 
     # Sampling.
 
-    def gibbs(self, v, steps: int, visible_bias=None, hidden_bias=None, temperature=1.0):
+    def gibbs(self, v, steps: int, visible_bias=None, hidden_bias=None, temperature=1.0, seed=None):
         """Runs `steps` steps of block Gibbs sampling `v -> h -> v` in a compiled loop.
 
         Args:
@@ -182,6 +182,9 @@ class RBMLayer(keras.layers.Layer):
             temperature: samples `exp(-E / temperature)`: every pre-activation is divided by it
                 (float or scalar tensor, >= 0); `0` makes each half-step deterministic
                 (a unit is on when its pre-activation is positive).
+            seed: `[2]` integers, the random stream of this call (e.g. a step's stream inside a
+                compiled generation loop, `multinn.backend.fold_seed`); `None`: one draw of the
+                layer's `SeedGenerator`.
 
         Returns:
             The binary visible states after `steps` steps, `[batch, num_visible]`.
@@ -197,7 +200,8 @@ class RBMLayer(keras.layers.Layer):
         positive = ops.greater(temperature, 0.0)
         safe_temperature = ops.where(positive, temperature, ops.ones_like(temperature))
 
-        seed = self.seed_generator.next()  # one draw per call: the loop derives its streams from it
+        if seed is None:
+            seed = self.seed_generator.next()  # one draw per call: the loop derives its streams from it
 
         def draw(pre_activation, counter):
             sampled = self._bernoulli(ops.sigmoid(pre_activation / safe_temperature), seed, counter)
@@ -211,7 +215,7 @@ class RBMLayer(keras.layers.Layer):
 
     def sample(
         self, visible_bias=None, hidden_bias=None, batch_size: int | None = None, steps: int = 25, initial=None,
-        temperature=1.0,
+        temperature=1.0, seed=None,
     ):  # fmt: skip
         """Samples frames with a Gibbs chain; traceable in a compiled function (a model's step, `jax.jit`).
 
@@ -226,10 +230,13 @@ class RBMLayer(keras.layers.Layer):
             steps: the number of Gibbs steps.
             initial: start of the chains `[batch, num_visible]`, or `None`.
             temperature: see `gibbs`.
+            seed: `[2]` integers, the random stream of this call (see `gibbs`); `None`: the
+                layer's `SeedGenerator`.
 
         Returns:
             Binary frames `[batch, num_visible]`.
         """
+        chain_seed = None if seed is None else backend.fold_seed(seed, 1)
         if initial is None:
             if visible_bias is not None:
                 batch = ops.shape(visible_bias)[0]
@@ -239,10 +246,26 @@ class RBMLayer(keras.layers.Layer):
                 batch = 1 if batch_size is None else check_positive_int(batch_size, "batch_size")
             bias = self._bias(self.visible_bias, visible_bias)
             probs = ops.broadcast_to(ops.sigmoid(bias), (batch, self.num_visible))
-            initial = self._bernoulli(probs, self.seed_generator.next(), 0)
-        return self.gibbs(initial, steps, visible_bias=visible_bias, hidden_bias=hidden_bias, temperature=temperature)
+            initial = self._bernoulli(probs, self.seed_generator.next() if seed is None else seed, 0)
+        return self.gibbs(initial, steps, visible_bias=visible_bias, hidden_bias=hidden_bias, temperature=temperature,
+                          seed=chain_seed)  # fmt: skip
 
     # Training.
+
+    def cd_terms(self, v, visible_bias=None, hidden_bias=None):
+        """The CD-k surrogate of each frame, `F(v) - F(stop_gradient(v_k))`: `[batch]`.
+
+        `v_k` ends a `cd_steps`-step Gibbs chain from the frame itself; the mean of the terms
+        (weighted, for padded frames) is `cd_loss` without persistent chains.
+
+        Args:
+            v: binary training frames `[batch, num_visible]`.
+            visible_bias: `[batch, num_visible]` or `None` (the layer's own).
+            hidden_bias: `[batch, num_hidden]` or `None` (the layer's own).
+        """
+        v = ops.cast(v, self.compute_dtype)
+        negative = ops.stop_gradient(self.gibbs(v, self.cd_steps, visible_bias, hidden_bias))
+        return self.free_energy(v, visible_bias, hidden_bias) - self.free_energy(negative, visible_bias, hidden_bias)
 
     def cd_loss(self, v, visible_bias=None, hidden_bias=None, sample_weight=None):
         """Contrastive-divergence surrogate loss: `mean F(v) - mean F(stop_gradient(v_k))`.
@@ -444,7 +467,9 @@ class RBMLayer(keras.layers.Layer):
             visible_bias = visible_bias[None, :]
         if len(hidden_bias.shape) == 1:
             hidden_bias = hidden_bias[None, :]
-        batch = ops.maximum(ops.shape(visible_bias)[0], ops.shape(hidden_bias)[0])
+        rows = (ops.shape(visible_bias)[0], ops.shape(hidden_bias)[0])
+        # Static sizes stay Python ints (JAX needs concrete shapes under `jax.jit`).
+        batch = max(rows) if all(isinstance(r, int) for r in rows) else ops.maximum(*rows)
         return (
             ops.broadcast_to(visible_bias, (batch, self.num_visible)),
             ops.broadcast_to(hidden_bias, (batch, self.num_hidden)),

@@ -20,11 +20,25 @@ from multinn.utils.checks import check_temperature
 
 GENERATION_BYTES_PER_UNIT = 21
 """Bytes the generation loop holds per pitch, track, step and sequence: float32 clamp, padded
-primer, frame buffer, stacked and transposed output (4 bytes each), and the bool result."""
+primer, the loop's frame buffer and its copy out of the compiled call (4 bytes each), the bool
+result, and a margin of 4 for the backend's copies."""
 GENERATION_MEMORY_SHARE = 0.5
 """The share of the memory available at the call that one generation may ask for."""
 FLOAT32_LAYERS = (NADELayer, RBMLayer, DBNEncoder)
 """Layers that compute in float32 under any dtype policy: the estimators (likelihoods, losses) and DBN encoders."""
+
+
+def make_generate_function(model: "MultINN", batch_size: int, total: int, primer_steps: int, jit_compile: bool):
+    """The compiled generation loop of `model` for one batch size, length and primer length
+    (keras-hub's `make_generate_function`): `fn(primer, clamp, clamp_mask, temperature, seed)`,
+    compiled by `multinn.backend.compile_function` (a `tf.function`, XLA with `jit_compile`, on
+    TensorFlow; `jax.jit` on JAX)."""
+    from multinn.backend import compile_function
+
+    def generate(primer, clamp, clamp_mask, temperature, seed):
+        return model._generate_loop(primer, clamp, clamp_mask, temperature, seed, batch_size, total, primer_steps)
+
+    return compile_function(model, generate, jit_compile)
 
 
 def metric_name(track: str) -> str:
@@ -35,54 +49,6 @@ def metric_name(track: str) -> str:
 def shift_right(sequence):
     """`[batch, time, features]` -> the same, delayed one step (zeros first): step t sees t-1."""
     return ops.pad(sequence, ((0, 0), (1, 0), (0, 0)))[:, :-1]
-
-
-class _Share(NamedTuple):
-    """Real steps of this replica's batch and of the whole global batch, and the replica count."""
-
-    local: Any
-    total: Any
-    replicas: int
-
-
-def _replica_share(mask) -> _Share | None:
-    """This replica's real steps and the global batch's (an all-reduce), or None on one replica."""
-    import tensorflow as tf
-
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return None
-    local = ops.sum(mask)
-    return _Share(local, context.all_reduce(tf.distribute.ReduceOp.SUM, local), context.num_replicas_in_sync)
-
-
-def _shared(loss, share: _Share):
-    """This replica's part of the global batch's mean loss, `loss * local / total`: the replicas'
-    parts sum to the loss one device computes on the global batch (a replica without real steps,
-    e.g. with an empty part of a last batch, adds 0)."""
-    return ops.where(share.local > 0, loss * share.local / ops.maximum(share.total, 1.0), 0.0)
-
-
-def _step_logs(logs: dict) -> dict:
-    """Step logs as Keras's `fit` / `evaluate` can reduce them over the replicas.
-
-    Under a multi-worker `MultiWorkerMirroredStrategy`, Keras 3 reduces each log with
-    `strategy.reduce("MEAN", value, axis=0)`, which fails on scalars ("Invalid reduction dimension
-    0 for input with 0 dimensions", tensorflow/tensorflow#72388): there, every value gets that
-    axis (shape `[1]`) and is reduced back to a scalar.
-    """
-    import tensorflow as tf
-
-    strategy = tf.distribute.get_strategy()
-    # The test Keras makes (keras/src/backend/tensorflow/trainer.py, _collective_all_reduce_multi_worker).
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode():
-        return {key: ops.reshape(value, (1,)) for key, value in logs.items()}
-    return logs
-
-
-def _global_loss(loss, share: _Share | None):
-    """The loss the `loss` metric records on this replica: its mean over the replicas is the global batch's loss."""
-    return loss if share is None else _shared(loss, share) * share.replicas
 
 
 class MultINN(keras.Model):
@@ -254,8 +220,11 @@ class MultINN(keras.Model):
     def _initial_states(self, batch_size):
         raise NotImplementedError
 
-    def _sample_step(self, previous, states, temperature):
-        """One generation step: previous frame `[B, P, K]` -> (units `[B, P * K]` sampled, new states)."""
+    def _sample_step(self, previous, states, temperature, seed=None):
+        """One generation step: previous frame `[B, P, K]` -> (units `[B, P * K]` sampled, new states).
+
+        `seed` (`[2]` integers): the step's random stream (generator i of the mode draws from
+        `fold_seed(seed, i)`); `None`: the estimators' own `SeedGenerator`s."""
         raise NotImplementedError
 
     def _split_units(self, units) -> list:
@@ -265,22 +234,20 @@ class MultINN(keras.Model):
         return ops.split(units, [sum(sizes[:i]) for i in range(1, len(sizes))], axis=-1)
 
     # ------------------------------------------------------------------ scoring
-    def _scores(self, pianoroll, mask, training: bool, likelihood: bool):
-        """Loss, per-step log-probs `[B, T]` (or None), per-track `[B, T, K]` (or None), probs `[B, T, P, K]`."""
+    def _teacher_forced(self, pianoroll, training: bool, likelihood: bool) -> dict:
+        """One teacher-forced pass over `[B, T, P, K]`: the outputs of `call` (see there)."""
         batch, time = ops.shape(pianoroll)[0], ops.shape(pianoroll)[1]
-        weights = ops.reshape(mask, (-1,))
         targets = self._split_units(
             ops.reshape(self.to_units(pianoroll), (batch * time, self.num_pitches * self.num_tracks))
         )
         unit_tracks = np.split(self.unit_tracks(), np.cumsum([g.num_units for g in self.generators])[:-1])
-        loss, step_log_p, track_log_p, probs = 0.0, 0.0, 0.0, []
+        terms, step_log_p, track_log_p, probs = 0.0, 0.0, 0.0, []
         per_step_ok = per_track_ok = True
-        for generator, outputs, frames, tracks in zip(
-            self.generators, self._rnn_outputs(pianoroll, training), targets, unit_tracks
-        ):
+        rnn_outputs = self._rnn_outputs(pianoroll, training)
+        for generator, outputs, frames, tracks in zip(self.generators, rnn_outputs, targets, unit_tracks, strict=True):
             flat_out = ops.reshape(outputs, (-1, generator.output_dim))
             scores = generator.frame_scores(flat_out, frames, likelihood=likelihood)
-            loss = loss + generator.frame_loss(flat_out, frames, weights, scores)
+            terms = terms + generator.frame_loss_terms(flat_out, frames, scores)
             probs.append(scores["probs"])
             onehot = np.eye(self.num_tracks, dtype="float32")[tracks]  # [units, K]
             if scores.get("dim_log_prob") is not None:
@@ -296,35 +263,79 @@ class MultINN(keras.Model):
                     per_track_ok = False
             else:
                 per_step_ok = per_track_ok = False
-        probs = self.from_units(
-            ops.reshape(ops.concatenate(probs, axis=-1), (batch, time, self.num_pitches * self.num_tracks))
-        )
-        step_log_p = ops.reshape(step_log_p, (batch, time)) if per_step_ok else None
-        track_log_p = ops.reshape(track_log_p, (batch, time, self.num_tracks)) if per_step_ok and per_track_ok else None
-        return loss, step_log_p, track_log_p, probs
+        probs = ops.concatenate(probs, axis=-1)
+        out = {
+            "probs": self.from_units(ops.reshape(probs, (batch, time, self.num_pitches * self.num_tracks))),
+            "loss_terms": ops.reshape(terms, (batch, time)),
+        }
+        if per_step_ok:
+            out["log_prob"] = ops.reshape(step_log_p, (batch, time))
+        if per_step_ok and per_track_ok:
+            out["track_log_prob"] = ops.reshape(track_log_p, (batch, time, self.num_tracks))
+        return out
 
-    @staticmethod
-    def _unpack(data):
+    def call(self, pianoroll, training: bool = False, likelihood: bool | None = None) -> dict:
+        """Teacher-forced outputs of pieces `[B, T, P, K]` (step t sees the frames before t).
+
+        Args:
+            pianoroll: `[batch, time, pitch, track]`.
+            training: Dropout on, and (RBM generators) no likelihood unless `likelihood`.
+            likelihood: Compute the log-likelihood; default: always in inference, in training
+                only when it is exact (`exact_likelihood`; RBMs estimate it with AIS).
+
+        Returns:
+            `{"probs": [B, T, P, K]` note probabilities `p(x_t | x_<t)` (mean-field for RBMs),
+            `"loss_terms": [B, T]` the training loss of each step (NLL for NADE, the CD-k
+            surrogate for RBM), and with the likelihood `"log_prob": [B, T]` and (when the
+            tracks' terms separate) `"track_log_prob": [B, T, K]`, in nats}.
+        """
+        if likelihood is None:
+            likelihood = self.exact_likelihood if training else True
+        return self._teacher_forced(ops.cast(pianoroll, "float32"), training, likelihood)
+
+    def unpack_batch(self, data, what: str = "batch"):
+        """`(pianoroll, mask)` float32 of a `fit` / `evaluate` batch (a bare pianoroll: every step real)."""
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         x = ops.cast(x, "float32")
+        self.spec.check_roll(x, batched=True, name=what)
         mask = ops.ones(ops.shape(x)[:2], "float32") if y is None else ops.cast(y, "float32")
         return x, mask
 
-    def _update_metrics(self, loss, step_log_p, track_log_p, probs, pianoroll, mask):
+    @staticmethod
+    def data_loss(outputs: dict, mask):
+        """The training loss of a batch: the mean of `outputs["loss_terms"]` over its real steps."""
+        mask = ops.cast(mask, outputs["loss_terms"].dtype)
+        return ops.sum(outputs["loss_terms"] * mask) / ops.maximum(ops.sum(mask), 1.0)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The batch's mean loss over real steps (`y` is the mask `[B, T]`; `None`: all real), plus
+        the layers' own losses. Each backend's Keras trainer differentiates it."""
+        mask = ops.ones(ops.shape(x)[:2], "float32") if y is None else y
+        loss = self.data_loss(y_pred, mask)
+        return loss + ops.sum(self.losses) if self.losses else loss
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None) -> dict:
+        """Update and return the metrics of a batch: `loss`, `nll` (nats per real step), `nll_<track>`,
+        frame accuracy / precision / recall / F1 (`y` is the mask)."""
+        mask = ops.ones(ops.shape(x)[:2], "float32") if y is None else ops.cast(y, "float32")
+        return self.update_metrics(self.data_loss(y_pred, mask), y_pred, ops.cast(x, "float32"), mask)
+
+    def update_metrics(self, loss, outputs: dict, pianoroll, mask) -> dict:
+        """Record a batch's `loss` and `outputs` (of `call`) in the metrics; their results so far."""
         self.loss_tracker.update_state(loss)
         # Flattened to steps, so that the means are over real steps of the whole split, however
         # the pieces are batched and padded (DESIGN.md's unit).
         weights = ops.reshape(mask, (-1,))
-        if step_log_p is not None:
-            self.nll_tracker.update_state(-ops.reshape(step_log_p, (-1,)), sample_weight=weights)
-        if track_log_p is not None:
+        if "log_prob" in outputs:
+            self.nll_tracker.update_state(-ops.reshape(outputs["log_prob"], (-1,)), sample_weight=weights)
+        if "track_log_prob" in outputs:
             for k, tracker in enumerate(self.track_trackers):
-                tracker.update_state(-ops.reshape(track_log_p[..., k], (-1,)), sample_weight=weights)
-        self.frame_metrics.update_state(pianoroll, probs, mask)
+                tracker.update_state(-ops.reshape(outputs["track_log_prob"][..., k], (-1,)), sample_weight=weights)
+        self.frame_metrics.update_state(pianoroll, outputs["probs"], mask)
         logs = {"loss": self.loss_tracker.result()}
-        if step_log_p is not None:
+        if "log_prob" in outputs:
             logs["nll"] = self.nll_tracker.result()
-        if track_log_p is not None:
+        if "track_log_prob" in outputs:
             logs.update({t.name: t.result() for t in self.track_trackers})
         logs.update(self.frame_metrics.result())
         return logs
@@ -338,96 +349,47 @@ class MultINN(keras.Model):
         """Whether training steps see the exact likelihood (NADE); RBMs report AIS estimates in evaluation."""
         return self.generator_type == "nade" or self.mode == "composer"
 
-    def train_step(self, data):
-        """One optimizer step on a batch; under a `tf.distribute` strategy, on this replica's share.
+    def train_step(self, *args):
+        """Keras's training step of this backend (its signature: `(data)`, JAX `(state, data)`), on
+        `compute_loss` and `compute_metrics`; on TensorFlow `multinn.backend.tensorflow.train_step`,
+        which adds what `tf.distribute` needs (a step under a strategy equals the single-device
+        step on the global batch)."""
+        if keras.backend.backend() == "tensorflow":
+            from multinn.backend import tensorflow as backend
 
-        Under a strategy with several replicas, `data` is this replica's part of the global
-        batch. Keras's TensorFlow optimizer SUMS the replicas' gradients (an all-reduce in
-        `apply_gradients`), so each replica minimises its share of the global loss: its summed
-        loss over real steps divided by the real steps of the whole global batch. The sum is
-        then the gradient of the global batch's mean loss, the single-device step. Global-norm
-        clipping acts on the global gradient: the replicas all-reduce their gradients first,
-        clip the sum and hand `1 / replicas` of it to the optimizer (one extra all-reduce per
-        step). Under `mixed_float16` the loss is scaled by the optimizer (a
-        `LossScaleOptimizer`, added by `compile`) and the clipping threshold with it.
-        """
-        import tensorflow as tf
+            return backend.train_step(self, *args)
+        return super().train_step(*args)
 
-        pianoroll, mask = self._unpack(data)
-        self.spec.check_roll(pianoroll, batched=True, name="training batch")
-        share = _replica_share(mask)
-        with tf.GradientTape() as tape:
-            loss, step_log_p, track_log_p, probs = self._scores(pianoroll, mask, True, likelihood=self.exact_likelihood)
-            extra = ops.sum(self.losses) if self.losses else 0.0
-            if share is None:
-                objective = loss + extra
-            else:
-                objective = _shared(loss, share) + extra / share.replicas
-            scaled = self.optimizer.scale_loss(objective)
-        variables = self.trainable_variables
-        # Weights a configuration does not use (an estimator's own biases, replaced by the RNN's
-        # conditional biases) get zero gradients, so the optimizer always tracks every trainable
-        # variable and its state reloads from a checkpoint.
-        grads = [tf.zeros_like(v) if g is None else g for g, v in zip(tape.gradient(scaled, variables), variables)]
-        grads = self._clip_global(grads)
-        self.optimizer.apply_gradients(zip(grads, variables))
-        logs = self._update_metrics(_global_loss(loss, share), step_log_p, track_log_p, probs, pianoroll, mask)
-        return _step_logs(logs)
+    def test_step(self, *args):
+        """Keras's evaluation step of this backend; on TensorFlow `multinn.backend.tensorflow.test_step`."""
+        if keras.backend.backend() == "tensorflow":
+            from multinn.backend import tensorflow as backend
 
-    def _clip_global(self, grads: list) -> list:
-        """Clip the gradients of all replicas together by their global norm (no-op without `clip_norm`).
-
-        With several replicas the gradients are all-reduced (summed) first and `1 / replicas` of
-        the clipped sum is returned: the optimizer's own all-reduce adds the replicas' copies back
-        up, so every replica applies the same, clipped global gradient. Gradients are also summed
-        here when the optimizer scales the loss (float16), so that every replica's finiteness
-        check sees the same gradients.
-        """
-        import tensorflow as tf
-
-        context = tf.distribute.get_replica_context()
-        replicas = 1 if context is None else context.num_replicas_in_sync
-        loss_scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
-        if self.clip_norm is None and not (loss_scaled and replicas > 1):
-            return grads
-        if replicas > 1:
-            grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-        if self.clip_norm is not None:
-            # The gradients of a scaled loss are scaled: clip(s * g, s * c) = s * clip(g, c).
-            grads, _ = tf.clip_by_global_norm(grads, self.clip_norm * self.optimizer.scale_loss(1.0))
-        if replicas > 1:
-            grads = [g / replicas for g in grads]
-        return grads
-
-    def test_step(self, data):
-        pianoroll, mask = self._unpack(data)
-        self.spec.check_roll(pianoroll, batched=True, name="evaluation batch")
-        share = _replica_share(mask)
-        loss, step_log_p, track_log_p, probs = self._scores(pianoroll, mask, False, likelihood=True)
-        logs = self._update_metrics(_global_loss(loss, share), step_log_p, track_log_p, probs, pianoroll, mask)
-        return _step_logs(logs)
+            return backend.test_step(self, *args)
+        return super().test_step(*args)
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras (3.15) builds a model created in a strategy scope from the first distributed batch
-        # averaged over the replicas, which fails when the batch does not split evenly (an AddN of
-        # unequal shapes) and under MultiWorkerMirroredStrategy (a PerReplica it cannot convert).
-        # MultINN models create every weight at construction: only the optimizer may be left to
-        # build, in the strategy's scope, before the first step.
-        if self._distribute_strategy is not None and self.optimizer is not None and not self.optimizer.built:
-            with self._distribute_strategy.scope():
-                self.optimizer.build(self.trainable_variables)
+        # Keras's TensorFlow trainer builds from a first distributed batch, which fails for these
+        # models (see multinn.backend.tensorflow.build_optimizer_only); the other trainers have no
+        # such step (they build when the step traces), and neither needs one: every weight exists
+        # at construction.
+        if keras.backend.backend() == "tensorflow" and self._distribute_strategy is not None:
+            from multinn.backend import tensorflow as backend
 
-    def call(self, pianoroll, training: bool = False):
-        """Teacher-forced note probabilities `p(x_t | x_<t)` (thresholded for frame metrics): `[B, T, P, K]`."""
-        x = ops.cast(pianoroll, "float32")
-        return self._scores(x, ops.ones(ops.shape(x)[:2]), training, likelihood=False)[3]
+            backend.build_optimizer_only(self)
 
     def compile(self, optimizer="adam", jit_compile=False, **kwargs):
         """`keras.Model.compile` with a default Adam optimizer (learning rate 1e-3); no loss is needed.
 
         XLA is off by default: on CPU it makes the NADE loop many times slower (docs/layers.md).
+        On backends other than TensorFlow, `clip_norm` becomes the optimizer's `global_clipnorm`
+        (unless it has clipping of its own): Keras's trainer clips there.
         """
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
+        opt = self.optimizer
+        if keras.backend.backend() != "tensorflow" and self.clip_norm is not None and opt is not None:
+            if opt.clipnorm is None and opt.clipvalue is None and opt.global_clipnorm is None:
+                opt.global_clipnorm = self.clip_norm
 
     def compile_from_config(self, config):
         """Recompile a loaded model (optimizer state included) from its saved compile config."""
@@ -443,7 +405,7 @@ class MultINN(keras.Model):
             mask: `[batch, time]`, 1 for real steps; `None`: all real.
             batch_size: Pieces per compiled call.
         """
-        import tensorflow as tf
+        from multinn.backend import compile_function
 
         x = np.asarray(pianoroll, dtype="float32")
         single = x.ndim == 3
@@ -452,12 +414,17 @@ class MultINN(keras.Model):
         self.spec.check_roll(x, batched=True)
         mask = np.ones(x.shape[:2], "float32") if mask is None else np.asarray(mask, "float32").reshape(x.shape[:2])
         if "log_prob" not in self._generate_functions:
-            self._generate_functions["log_prob"] = tf.function(
-                lambda x, m: ops.sum(self._scores(x, m, False, likelihood=True)[1] * m, axis=-1), reduce_retracing=True
-            )
+
+            def piece_log_prob(x, m):
+                return ops.sum(self._teacher_forced(x, False, likelihood=True)["log_prob"] * m, axis=-1)
+
+            self._generate_functions["log_prob"] = compile_function(self, piece_log_prob, jit_compile=False)
         fn = self._generate_functions["log_prob"]
         out = np.concatenate(
-            [fn(x[i : i + batch_size], mask[i : i + batch_size]).numpy() for i in range(0, len(x), batch_size)]
+            [
+                ops.convert_to_numpy(fn(x[i : i + batch_size], mask[i : i + batch_size]))
+                for i in range(0, len(x), batch_size)
+            ]
         )
         return out[0] if single else out
 
@@ -472,7 +439,7 @@ class MultINN(keras.Model):
         else:
             chunks = []
             for batch in data:
-                x, mask = self._unpack(batch)
+                x, mask = self.unpack_batch(batch)
                 chunks.append(np.asarray(x)[np.asarray(mask) > 0])
             frames = np.concatenate(chunks, axis=0)
         frames = frames.astype("float32")
@@ -512,15 +479,19 @@ class MultINN(keras.Model):
         max_frames: int | None = 100_000,
     ) -> list:
         """Stage 2: RBM generators fit their RBM on all frames (the original's pre-training); NADE
-        generators start their decoder biases at the logit of the note frequencies."""
+        generators start their decoder biases at the logit of the note frequencies.
+
+        Returns:
+            One `History.history` dict per generator (`RBMLayer.pretrain`'s; `{}` for NADE).
+        """
         frames = self._frames(data, max_frames)
         out = []
-        for generator, targets in zip(self.generators, self._generator_targets(frames)):
+        for generator, targets in zip(self.generators, self._generator_targets(frames), strict=True):
             if isinstance(generator, RNNRBM):
                 out.append(generator.pretrain_on_frames(targets, epochs, batch_size, learning_rate))
             else:
                 generator.init_from_frames(targets)
-                out.append([])
+                out.append({})
         return out
 
     def _encoder_inputs(self, frames: np.ndarray, index: int) -> np.ndarray:
@@ -590,10 +561,10 @@ class MultINN(keras.Model):
                 the fixed tracks' past; in Composer, Jamming and Feedback that is exact
                 conditional sampling, in Joint the fixed track's current frame is not seen.
             seed: Reseed all random streams first, so the same seed gives the same output.
-            jit_compile: Compile the loop with XLA (one program for all steps) or as a TensorFlow
-                graph loop. `None` picks what measured faster on CPU (docs/benchmarks.md): XLA for
-                NADE generators (3-15x faster), the graph for RBM generators (XLA's Gibbs chains
-                were 5x slower).
+            jit_compile: TensorFlow: compile the loop with XLA (one program for all steps) or as
+                a graph loop. `None` picks what measured faster on CPU (docs/benchmarks.md): XLA
+                for NADE generators (3-15x faster), the graph for RBM generators (XLA's Gibbs
+                chains were 5x slower). JAX always compiles with XLA (`jax.jit`).
 
         Returns:
             Bool `[batch, primer steps + num_steps, pitch, track]`.
@@ -603,8 +574,6 @@ class MultINN(keras.Model):
                 fit in memory (`max_generation_steps`).
             SpecError: `primer` or `fixed_tracks` do not fit the spec or the length.
         """
-        import tensorflow as tf
-
         if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) or num_steps < 1:
             raise ValueError(f"`num_steps`: expected a positive integer, got {num_steps!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -644,33 +613,46 @@ class MultINN(keras.Model):
             self.reseed(int(seed))
         if jit_compile is None:
             jit_compile = self.generator_type != "rbm"
+        primer_padded = np.zeros((batch_size, total, P, K), "float32")
+        primer_padded[:, : primer_arr.shape[1]] = primer_arr
         key = (batch_size, total, primer_arr.shape[1], bool(jit_compile))
         if key not in self._generate_functions:
-            self._generate_functions[key] = tf.function(self._generate_loop, jit_compile=bool(jit_compile))
+            self._generate_functions[key] = make_generate_function(self, batch_size, total, primer_arr.shape[1],
+                                                                   bool(jit_compile))  # fmt: skip
+        # One draw of the first estimator's SeedGenerator seeds every random stream of the call.
+        seed_tensor = self.generators[0].estimators[0].seed_generator.next()
         out = self._generate_functions[key](
-            tf.constant(primer_arr), tf.constant(clamp), tf.constant(clamp_mask), tf.constant(float(temperature)),
-            batch_size, total,
-        )  # fmt: skip
-        return out.numpy() > 0.5
+            primer_padded, clamp, clamp_mask, np.float32(temperature), ops.convert_to_tensor(seed_tensor)
+        )
+        return ops.convert_to_numpy(out) > 0.5
 
-    def _generate_loop(self, primer, clamp, clamp_mask, temperature, batch_size: int, total: int):
-        import tensorflow as tf
+    def _generate_loop(self, primer, clamp, clamp_mask, temperature, seed, batch_size: int, total: int,
+                       primer_steps: int):  # fmt: skip
+        """All `total` steps of generation in one `keras.ops.fori_loop`: `[B, total, P, K]` float32.
 
-        primer_steps = primer.shape[1]
+        `primer` and `clamp` are `[B, total, P, K]` (the primer's steps first, then zeros);
+        `clamp_mask` `[K]` marks the fixed tracks. Step t draws its random numbers from the
+        stream `fold_seed(seed, t)`, so the loop body changes no variable (a requirement of
+        JAX's compiled loops) and a seed fixes the output on every backend.
+        """
+        from multinn.backend import fold_seed
+
         # The recurrent layers keep their states in the model's compute dtype (16 bits under a
         # mixed policy): the loop variables must keep one dtype.
-        states = tf.nest.map_structure(lambda s: ops.cast(s, self.compute_dtype), self._initial_states(batch_size))
-        frames = tf.TensorArray(tf.float32, size=total)
-        previous = tf.zeros((batch_size, self.num_pitches, self.num_tracks))
-        primer_padded = tf.pad(primer, [[0, 0], [0, total - primer_steps], [0, 0], [0, 0]])
-        for t in tf.range(total):
-            units, states = self._sample_step(previous, states, temperature)
-            frame = self.from_units(units)
-            frame = tf.where(t < primer_steps, primer_padded[:, t], frame)
-            frame = clamp[:, t] * clamp_mask + frame * (1.0 - clamp_mask)
-            frames = frames.write(t, frame)
-            previous = frame
-        return tf.transpose(frames.stack(), [1, 0, 2, 3])
+        states = keras.tree.map_structure(lambda s: ops.cast(s, self.compute_dtype), self._initial_states(batch_size))
+        frames = ops.zeros((batch_size, total, self.num_pitches, self.num_tracks), "float32")
+        previous = ops.zeros((batch_size, self.num_pitches, self.num_tracks), "float32")
+
+        def step(t, carry):
+            frames, previous, states = carry
+            units, states = self._sample_step(previous, states, temperature, fold_seed(seed, t))
+            frame = ops.cast(self.from_units(units), "float32")
+            frame = ops.where(t < primer_steps, ops.take(primer, t, axis=1), frame)
+            frame = ops.take(clamp, t, axis=1) * clamp_mask + frame * (1.0 - clamp_mask)
+            frames = ops.slice_update(frames, (0, t, 0, 0), frame[:, None])
+            return frames, frame, states
+
+        return ops.fori_loop(0, total, step, (frames, previous, states))[0]
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict:

@@ -49,6 +49,6 @@ class MultINNComposer(MultINN):
     def _initial_states(self, batch_size):
         return self.generator.initial_state(batch_size)
 
-    def _sample_step(self, previous, states, temperature):
+    def _sample_step(self, previous, states, temperature, seed=None):
         outputs, states = self.generator.step(self._codes(previous), states)
-        return self.generator.sample_frame(outputs, temperature), states
+        return self.generator.sample_frame(outputs, temperature, seed=seed), states

@@ -7,6 +7,8 @@ from typing import Sequence
 import keras
 from keras import ops
 
+from multinn.backend import fold_seed
+
 from multinn.generators.rnn_estimator import check_units
 from multinn.models.feedback_module import FeedbackModule
 from multinn.models.multinn import shift_right
@@ -49,14 +51,14 @@ class MultINNFeedback(MultINNJamming):
     def _initial_states(self, batch_size):
         return [self.feedback.initial_state(batch_size), super()._initial_states(batch_size)]
 
-    def _sample_step(self, previous, states, temperature):
+    def _sample_step(self, previous, states, temperature, seed=None):
         feedback_state, track_states = states
         codes = self._track_codes(previous)
         feedback, feedback_state = self.feedback.step(ops.concatenate(codes, axis=-1), feedback_state)
         units, new_states = [], []
-        for gen, code, state in zip(self.track_generators, codes, track_states):
+        for k, (gen, code, state) in enumerate(zip(self.track_generators, codes, track_states, strict=True)):
             outputs, state = gen.step(ops.concatenate([code, feedback], axis=-1), state)
-            units.append(gen.sample_frame(outputs, temperature))
+            units.append(gen.sample_frame(outputs, temperature, seed=None if seed is None else fold_seed(seed, k)))
             new_states.append(state)
         return ops.concatenate(units, axis=-1), [feedback_state, new_states]
 

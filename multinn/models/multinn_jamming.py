@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from multinn.backend import fold_seed
+
 from multinn.models.multinn import MultINN, shift_right
 
 
@@ -51,10 +53,11 @@ class MultINNJamming(MultINN):
     def _initial_states(self, batch_size):
         return [gen.initial_state(batch_size) for gen in self.track_generators]
 
-    def _sample_step(self, previous, states, temperature):
+    def _sample_step(self, previous, states, temperature, seed=None):
         units, new_states = [], []
-        for gen, codes, state in zip(self.track_generators, self._track_codes(previous), states):
+        for k, (gen, codes, state) in enumerate(zip(self.track_generators, self._track_codes(previous), states,
+                                                    strict=True)):  # fmt: skip
             outputs, state = gen.step(codes, state)
-            units.append(gen.sample_frame(outputs, temperature))
+            units.append(gen.sample_frame(outputs, temperature, seed=None if seed is None else fold_seed(seed, k)))
             new_states.append(state)
         return ops.concatenate(units, axis=-1), new_states

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from multinn import distribute
 from multinn.errors import MultinnError
-from multinn.models.multinn import _global_loss, _shared, _Share
+from multinn.backend.tensorflow import _Share
 
 CLUSTER = {"worker": ["host1:2222", "host2:2222"]}
 
@@ -126,9 +126,8 @@ def test_a_replica_minimises_its_share_of_the_global_mean_loss():
     # A global batch of 10 real steps, 4 of them on this replica, whose mean loss is 2.5: its
     # part of the global mean is 2.5 * 4 / 10, and the loss it records is that times 2 replicas.
     share = _Share(np.float32(4.0), np.float32(10.0), 2)
-    assert float(_shared(np.float32(2.5), share)) == pytest.approx(1.0)
-    assert float(_global_loss(np.float32(2.5), share)) == pytest.approx(2.0)
-    assert float(_global_loss(np.float32(2.5), None)) == 2.5  # one replica: unchanged
+    assert float(share.of(np.float32(2.5))) == pytest.approx(1.0)
+    assert float(share.global_loss(np.float32(2.5))) == pytest.approx(2.0)
     # A replica with an empty part of a last batch adds 0, even when its mean is NaN (an RBM's
     # contrastive-divergence loss over no frame).
-    assert float(_shared(np.float32("nan"), _Share(np.float32(0.0), np.float32(3.0), 2))) == 0.0
+    assert float(_Share(np.float32(0.0), np.float32(3.0), 2).of(np.float32("nan"))) == 0.0
