@@ -99,8 +99,10 @@ def main() -> None:
 
     console = Console(soft_wrap=True)
     console.print(table)
-    console.print(f"piece: {args.source}, {len(roll)} steps = {BARS} bars at {TEMPO:g} bpm ({music:.1f} s), "
-                  f"{int(roll.sum())} active cells")  # fmt: skip
+    console.print(
+        f"piece: {args.source}, {len(roll)} steps = {BARS} bars at {TEMPO:g} bpm ({music:.1f} s), "
+        f"{int(roll.sum())} active cells"
+    )
     console.print(f"SoundFont: {soundfont} ({soundfont.stat().st_size:,} bytes)")
 
 

@@ -66,9 +66,22 @@ class Trial:
 
 def first_command(data_file: str, out: Path, epochs: int) -> list[str]:
     return [
-        "train", "--mode", "composer", "--data", "bach-satb", "--data-file", data_file, *SIZES,
-        "--max-pieces", str(PIECES), "--epochs", str(epochs), *FIRST_OPTIONS, "--out", str(out),
-    ]  # fmt: skip
+        "train",
+        "--mode",
+        "composer",
+        "--data",
+        "bach-satb",
+        "--data-file",
+        data_file,
+        *SIZES,
+        "--max-pieces",
+        str(PIECES),
+        "--epochs",
+        str(epochs),
+        *FIRST_OPTIONS,
+        "--out",
+        str(out),
+    ]
 
 
 def resume_command(out: Path, epochs: int) -> list[str]:
@@ -175,11 +188,12 @@ def check_run(trial: Trial, epochs: int, data_file: str) -> None:
     assert meta["epochs"] == epochs and meta["commands"] == commands and preset.mode == "composer"
     assert sorted(p.name for p in (out / "samples").iterdir()) == [
         f"epoch-{e:04d}.mid" for e in range(2, epochs + 1, 2)
-    ]  # fmt: skip
+    ]
 
 
-def run_trials(kills: int, kills_per_run: int, epochs: int, seed: int, data_file: str, work: Path,
-               moments=MOMENTS, echo=print) -> list[Trial]:  # fmt: skip
+def run_trials(
+    kills: int, kills_per_run: int, epochs: int, seed: int, data_file: str, work: Path, moments=MOMENTS, echo=print
+) -> list[Trial]:
     """Kill and resume runs until `kills` kills have landed; check every run. Returns the trials."""
     rng = random.Random(seed)
     env = {**os.environ, "MULTINN_HOME": str(work / "home"), "PYTHONUNBUFFERED": "1"}

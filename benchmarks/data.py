@@ -43,18 +43,27 @@ def main() -> None:
     files = {"jsb-chorales": "jsb-chorales-quarter.json", "bach-satb": "Jsb16thSeparated.json"}
     for name, filename in files.items():
         path = args.data_dir / filename
-        cold, splits = timed(lambda: datasets.load(name, split=None, path=path, cache=False), repeat=1)
+        cold, splits = timed(
+            lambda name=name, path=path: datasets.load(name, split=None, path=path, cache=False), repeat=1
+        )
         frames = sum(d.num_frames for d in splits.values())
         table.add_row("prepare from JSON", name, f"{cold * 1000:.0f} ms", f"{frames / cold:,.0f} frames/s")
         datasets.load(name, split=None, path=path)
-        warm, _ = timed(lambda: datasets.load(name, split=None, path=path))
+        warm, _ = timed(lambda name=name, path=path: datasets.load(name, split=None, path=path))
         table.add_row("load from .npz cache", name, f"{warm * 1000:.0f} ms", f"{frames / warm:,.0f} frames/s")
 
         test = splits["test"]
         out = Path(os.environ["MULTINN_HOME"]) / "midi"
         out.mkdir(exist_ok=True)
-        write, _ = timed(lambda: [write_midi(r, out / f"{i}.mid", test.spec) for i, r in enumerate(test)], repeat=1)
-        read, _ = timed(lambda: [read_midi(out / f"{i}.mid", test.spec) for i in range(len(test))], repeat=1)
+
+        def write_all(test=test, out=out):
+            return [write_midi(r, out / f"{i}.mid", test.spec) for i, r in enumerate(test)]
+
+        def read_all(test=test, out=out):
+            return [read_midi(out / f"{i}.mid", test.spec) for i in range(len(test))]
+
+        write, _ = timed(write_all, repeat=1)
+        read, _ = timed(read_all, repeat=1)
         table.add_row("write_midi (test split)", name, f"{write * 1000:.0f} ms", f"{len(test) / write:,.0f} files/s")
         table.add_row("read_midi (test split)", name, f"{read * 1000:.0f} ms", f"{len(test) / read:,.0f} files/s")
 
@@ -70,9 +79,11 @@ def main() -> None:
         elapsed = time.perf_counter() - start
         frames = steps * 64 * crop * train.spec.steps_per_beat
         table.add_row(
-            f"tf.data crops ({crop} beats, transpose 3, batch 64)", name, f"{elapsed / steps * 1000:.1f} ms/batch",
+            f"tf.data crops ({crop} beats, transpose 3, batch 64)",
+            name,
+            f"{elapsed / steps * 1000:.1f} ms/batch",
             f"{frames / elapsed:,.0f} frames/s",
-        )  # fmt: skip
+        )
     Console().print(table)
 
 

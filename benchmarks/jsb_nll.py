@@ -32,7 +32,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--patience", type=int, default=15)
-    parser.add_argument("--reduce-lr-patience", type=int, default=0, help="halve the learning rate after this many epochs without improvement (0: off)")
+    parser.add_argument(
+        "--reduce-lr-patience",
+        type=int,
+        default=0,
+        help="halve the learning rate after this many epochs without improvement (0: off)",
+    )
     parser.add_argument("--minutes", type=float, default=30.0, help="training time budget")
     parser.add_argument("--transpose", type=int, default=0, help="random transposition (semitones)")
     parser.add_argument("--seed", type=int, default=0)
@@ -53,7 +58,12 @@ def main() -> None:
     splits = datasets.load("jsb-chorales", split=None, path=args.data_file)
     spec = splits["train"].spec
     model = MultINNJoint(
-        spec, generator="nade", rnn_units=args.rnn_units, num_hidden=args.num_hidden, dropout=args.dropout, seed=args.seed
+        spec,
+        generator="nade",
+        rnn_units=args.rnn_units,
+        num_hidden=args.num_hidden,
+        dropout=args.dropout,
+        seed=args.seed,
     )
     model.compile(optimizer=keras.optimizers.Adam(args.lr))
     model.pretrain_generators(splits["train"])
@@ -75,10 +85,16 @@ def main() -> None:
         epochs=args.epochs,
         verbose=2,
         callbacks=[
-            keras.callbacks.EarlyStopping(monitor="val_nll", mode="min", patience=args.patience, restore_best_weights=True),
+            keras.callbacks.EarlyStopping(
+                monitor="val_nll", mode="min", patience=args.patience, restore_best_weights=True
+            ),
             TimeBudget(),
             *(
-                [keras.callbacks.ReduceLROnPlateau(monitor="val_nll", mode="min", factor=0.5, patience=args.reduce_lr_patience)]
+                [
+                    keras.callbacks.ReduceLROnPlateau(
+                        monitor="val_nll", mode="min", factor=0.5, patience=args.reduce_lr_patience
+                    )
+                ]
                 if args.reduce_lr_patience
                 else []
             ),
@@ -98,7 +114,15 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
     }
     table = Table(title="RNN-NADE (MultINNJoint, 1 track) on JSB Chorales, nats per step")
-    for key in ("valid_nll", "test_nll", "best_epoch", "epochs", "train_minutes", "train_frames_per_s_incl_validation", "params"):
+    for key in (
+        "valid_nll",
+        "test_nll",
+        "best_epoch",
+        "epochs",
+        "train_minutes",
+        "train_frames_per_s_incl_validation",
+        "params",
+    ):
         value = results[key]
         table.add_row(key, f"{value:,.3f}" if isinstance(value, float) else f"{value:,}")
     Console().print(table)

@@ -24,10 +24,17 @@ from multinn.data import PianorollSpec, TrackSpec
 from multinn.metrics import musical
 
 SPEC = PianorollSpec(
-    steps_per_beat=12, lowest_pitch=24, highest_pitch=107,
-    tracks=[TrackSpec("Drums", is_drum=True), TrackSpec("Piano"), TrackSpec("Guitar", 24),
-            TrackSpec("Bass", 32), TrackSpec("Strings", 48)],
-)  # fmt: skip
+    steps_per_beat=12,
+    lowest_pitch=24,
+    highest_pitch=107,
+    tracks=[
+        TrackSpec("Drums", is_drum=True),
+        TrackSpec("Piano"),
+        TrackSpec("Guitar", 24),
+        TrackSpec("Bass", 32),
+        TrackSpec("Strings", 48),
+    ],
+)
 """LPD-5's layout (as `multinn.datasets.LPD5_SPEC`)."""
 
 
@@ -105,8 +112,13 @@ def main() -> None:
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}"
     )
     table = Table(title=title)
-    for column, justify in [("metric", "left"), ("", "left"), ("time", "right"), ("bars/s", "right"),
-                            ("value per track (D P G B S) / per pair for TD", "left")]:  # fmt: skip
+    for column, justify in [
+        ("metric", "left"),
+        ("", "left"),
+        ("time", "right"),
+        ("bars/s", "right"),
+        ("value per track (D P G B S) / per pair for TD", "left"),
+    ]:
         table.add_column(column, justify=justify)
     total = 0.0
     for key, call in calls.items():
@@ -122,7 +134,7 @@ def main() -> None:
     }
     for name, make in inputs.items():
         data = make()
-        seconds, values = best_seconds(lambda: musical.musical_metrics(data, SPEC), args.repeat)
+        seconds, values = best_seconds(lambda data=data: musical.musical_metrics(data, SPEC), args.repeat)
         table.add_row(name, "", f"{seconds * 1000:,.0f} ms", f"{bars / seconds:,.0f}", "", style="bold")
         del data
     console = Console(width=max(150, Console().width))

@@ -207,9 +207,15 @@ def main() -> None:
                 command += ["--implementation", args.implementation]
             read, scan, parse = (best([*command, "--mode", mode], args.repeat) for mode in ("read", "scan", "mido"))
             table.add_row(
-                name, f"{path.stat().st_size / 1e6:.2f} MB", f"{notes:,}", f"{read['steps']:,}",
-                timing(read, memory=False), f"{read['rss'] / 1e6:,.0f} MB", timing(scan), timing(parse),
-            )  # fmt: skip
+                name,
+                f"{path.stat().st_size / 1e6:.2f} MB",
+                f"{notes:,}",
+                f"{read['steps']:,}",
+                timing(read, memory=False),
+                f"{read['rss'] / 1e6:,.0f} MB",
+                timing(scan),
+                timing(parse),
+            )
         console = Console()
         if not console.is_terminal:
             console.width = 160

@@ -39,7 +39,12 @@ def main() -> None:
     parser.add_argument("--gen-batch", type=int, default=16)
     parser.add_argument("--gen-steps", type=int, default=64)
     parser.add_argument("--eager-steps", type=int, default=4, help="steps timed for the eager loop (it is slow)")
-    parser.add_argument("--modes", nargs="+", default=["joint", "composer", "jamming", "feedback-dense", "feedback-rnn"], choices=list(MODES))
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        default=["joint", "composer", "jamming", "feedback-dense", "feedback-rnn"],
+        choices=list(MODES),
+    )
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -58,9 +63,16 @@ def main() -> None:
     frames_per_batch = args.batch_size * args.crop_beats * train.spec.steps_per_beat
     table = Table(title=f"MultINN modes on bach-satb ({platform.machine()}, {os.cpu_count()} cores, CPU)")
     columns = (
-        "mode", "params", "train frames/s", "generate frames/s (XLA loop)", "graph loop", "python loop, compiled step",
-        "python loop, eager step", "default loop vs eager", "default loop vs compiled step",
-    )  # fmt: skip
+        "mode",
+        "params",
+        "train frames/s",
+        "generate frames/s (XLA loop)",
+        "graph loop",
+        "python loop, compiled step",
+        "python loop, eager step",
+        "default loop vs eager",
+        "default loop vs compiled step",
+    )
     for column in columns:
         table.add_column(column, justify="left" if column == "mode" else "right")
     for name in args.modes:
@@ -72,7 +84,7 @@ def main() -> None:
         model.fit(batches.take(args.train_batches), epochs=1, verbose=0)
         train_fps = args.train_batches * frames_per_batch / (time.perf_counter() - start)
 
-        def timed_generate(**kwargs):
+        def timed_generate(model=model, **kwargs):
             model.generate(args.gen_steps, batch_size=args.gen_batch, seed=0, **kwargs)  # trace
             start = time.perf_counter()
             model.generate(args.gen_steps, batch_size=args.gen_batch, seed=1, **kwargs)
@@ -82,7 +94,7 @@ def main() -> None:
         default_fps = graph_fps if model.generator_type == "rbm" else gen_fps  # what generate() picks
         temperature = tf.constant(1.0)
 
-        def python_loop(step, steps):
+        def python_loop(step, steps, model=model, temperature=temperature):
             states = model._initial_states(args.gen_batch)
             previous = tf.zeros((args.gen_batch, train.spec.num_pitches, train.spec.num_tracks))
             frames = []
@@ -101,9 +113,16 @@ def main() -> None:
         compiled_fps = timed_loop(tf.function(model._sample_step), args.gen_steps)
         eager_fps = timed_loop(model._sample_step, args.eager_steps)
         table.add_row(
-            name, f"{model.count_params():,}", f"{train_fps:,.0f}", f"{gen_fps:,.0f}", f"{graph_fps:,.0f}",
-            f"{compiled_fps:,.0f}", f"{eager_fps:,.1f}", f"{default_fps / eager_fps:,.0f}x", f"{default_fps / compiled_fps:.1f}x",
-        )  # fmt: skip
+            name,
+            f"{model.count_params():,}",
+            f"{train_fps:,.0f}",
+            f"{gen_fps:,.0f}",
+            f"{graph_fps:,.0f}",
+            f"{compiled_fps:,.0f}",
+            f"{eager_fps:,.1f}",
+            f"{default_fps / eager_fps:,.0f}x",
+            f"{default_fps / compiled_fps:.1f}x",
+        )
     Console(width=200).print(table)
     print(
         f"sizes: rnn_units={args.rnn_units}, num_hidden={args.num_hidden}; training: batch {args.batch_size} x "

@@ -47,8 +47,9 @@ def build(name: str, spec, units: int, args):
     from multinn.models import MODES as CLASSES
 
     mode, options = MODES[name]
-    model = CLASSES[mode](spec, rnn_units=[units], num_hidden=args.num_hidden, dropout=args.dropout, seed=args.seed,
-                          **options)  # fmt: skip
+    model = CLASSES[mode](
+        spec, rnn_units=[units], num_hidden=args.num_hidden, dropout=args.dropout, seed=args.seed, **options
+    )
     model(np.zeros((1, 2, spec.num_pitches, spec.num_tracks), "float32"))
     model.compile(optimizer=keras.optimizers.Adam(args.lr))
     return model
@@ -104,10 +105,16 @@ def run_mode(name: str, splits: dict, args, console) -> dict:
 
     console.print(f"[bold]{name}[/]: {model.count_params():,} parameters, LSTM {model.rnn_units}")
     start = time.monotonic()
-    history = model.fit(train, validation_data=valid, epochs=10_000, verbose=0, callbacks=[
-        keras.callbacks.EarlyStopping(monitor="val_nll", mode="min", patience=10_000, restore_best_weights=True),
-        Budget(),
-    ])  # fmt: skip
+    history = model.fit(
+        train,
+        validation_data=valid,
+        epochs=10_000,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.EarlyStopping(monitor="val_nll", mode="min", patience=10_000, restore_best_weights=True),
+            Budget(),
+        ],
+    )
     wall = time.monotonic() - start
     val = history.history["val_nll"]
     # The first epoch includes tracing and compiling: the median of the others is the speed.
@@ -124,8 +131,12 @@ def run_mode(name: str, splits: dict, args, console) -> dict:
         from multinn.plotting import plot
 
         args.plots.mkdir(parents=True, exist_ok=True)
-        plot(samples[0][: 8 * spec.steps_per_bar], spec, args.plots / f"modes-{name}.png",
-             title=f"{name}: sample 1 (first 8 bars), seed {args.seed + 1}")  # fmt: skip
+        plot(
+            samples[0][: 8 * spec.steps_per_bar],
+            spec,
+            args.plots / f"modes-{name}.png",
+            title=f"{name}: sample 1 (first 8 bars), seed {args.seed + 1}",
+        )
     return {
         "mode": name,
         "params": model.count_params(),
@@ -165,19 +176,32 @@ def tables(results: list[dict], spec):
     from multinn.metrics.musical import METRIC_INFO
 
     main = Table(title="MultINN modes on bach-satb (test split, whole pieces; NLL in nats per step)")
-    for column in ("mode", "params", "LSTM", "epochs (best)", "test NLL",
-                   *(f"NLL {t[0]}" for t in spec.track_names), "train frames/s", "gen frames/s",
-                   "mean |gap|"):  # fmt: skip
+    for column in (
+        "mode",
+        "params",
+        "LSTM",
+        "epochs (best)",
+        "test NLL",
+        *(f"NLL {t[0]}" for t in spec.track_names),
+        "train frames/s",
+        "gen frames/s",
+        "mean |gap|",
+    ):
         main.add_column(column, justify="left" if column == "mode" else "right")
     for r in results:
         per_track = [r["test"]["nll_per_track"].get(t) for t in spec.track_names]
         mean_abs = r["musical"]["mean_abs_gap"]
         main.add_row(
-            r["mode"], f"{r['params']:,}", ",".join(map(str, r["rnn_units"])), f"{r['epochs']} ({r['best_epoch']})",
-            f"{r['test']['nll']:.3f}", *(f"{v:.3f}" if v is not None else "-" for v in per_track),
-            f"{r['train_frames_per_s']:,.0f}", f"{r['generate_frames_per_s']:,.0f}",
+            r["mode"],
+            f"{r['params']:,}",
+            ",".join(map(str, r["rnn_units"])),
+            f"{r['epochs']} ({r['best_epoch']})",
+            f"{r['test']['nll']:.3f}",
+            *(f"{v:.3f}" if v is not None else "-" for v in per_track),
+            f"{r['train_frames_per_s']:,.0f}",
+            f"{r['generate_frames_per_s']:,.0f}",
             f"{mean_abs:.1%}" if mean_abs is not None else "-",
-        )  # fmt: skip
+        )
     gaps = Table(title="Musical metrics of 16-bar samples, mean over voices (relative gap to the test data)")
     gaps.add_column("mode")
     for key in GAP_COLUMNS:
@@ -189,8 +213,11 @@ def tables(results: list[dict], spec):
         gaps.add_row(r["mode"], *cells, value_and_gap(pair_mean(m, "samples"), pair_mean(m, "gap")))
     gaps.add_section()
     first = results[0]["musical"]
-    gaps.add_row("test data", *(value_and_gap(track_mean(first, key, "data"), None) for key in GAP_COLUMNS),
-                 value_and_gap(pair_mean(first, "data"), None))  # fmt: skip
+    gaps.add_row(
+        "test data",
+        *(value_and_gap(track_mean(first, key, "data"), None) for key in GAP_COLUMNS),
+        value_and_gap(pair_mean(first, "data"), None),
+    )
     return main, gaps
 
 
@@ -233,8 +260,18 @@ def main() -> None:
     console.print(f"total {total:.1f} min; {machine}; {datetime.date.today()}")
     if args.out:
         config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-        args.out.write_text(json.dumps({"results": results, "config": config, "total_minutes": total,
-                                        "machine": machine, "date": str(datetime.date.today())}, indent=2))  # fmt: skip
+        args.out.write_text(
+            json.dumps(
+                {
+                    "results": results,
+                    "config": config,
+                    "total_minutes": total,
+                    "machine": machine,
+                    "date": str(datetime.date.today()),
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -37,9 +37,10 @@ import time
 
 CONFIGS = {
     "lpd5-composer": dict(tracks=5, pitches=84, rnn_units=[64], num_hidden=32, dropout=0.0, batch=32, steps=192),
-    "jsb-magenta": dict(tracks=1, pitches=88, rnn_units=[128, 128, 128], num_hidden=128, dropout=0.5, batch=64,
-                        steps=128),
-}  # fmt: skip
+    "jsb-magenta": dict(
+        tracks=1, pitches=88, rnn_units=[128, 128, 128], num_hidden=128, dropout=0.5, batch=64, steps=128
+    ),
+}
 
 
 def worker(config: str, hand: bool, steps: int) -> None:
@@ -146,8 +147,17 @@ def main() -> None:
             start = time.perf_counter()
             out, peak = peak_rss_gb([sys.executable, __file__, "--worker", config, gradient, str(args.steps)], env)
             result = json.loads(out.strip().splitlines()[-1])
-            rows.append((config, gradient, result["params"], result["frames_per_s"], peak, result["loss"],
-                         time.perf_counter() - start))  # fmt: skip
+            rows.append(
+                (
+                    config,
+                    gradient,
+                    result["params"],
+                    result["frames_per_s"],
+                    peak,
+                    result["loss"],
+                    time.perf_counter() - start,
+                )
+            )
             print(f"  {config} {gradient}: {result['frames_per_s']:,.0f} frames/s, peak {peak:.2f} GB", flush=True)
     print()
     print("| config | gradient | params | train frames/s | peak RSS | last loss | wall |")

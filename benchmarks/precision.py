@@ -27,8 +27,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--crop-beats", type=int, default=16)
     parser.add_argument("--train-batches", type=int, default=10, help="timed batches (after 2 warm-up batches)")
-    parser.add_argument("--policies", nargs="+", default=["float32", "mixed"],
-                        help="float32, mixed (auto), mixed_float16, mixed_bfloat16")  # fmt: skip
+    parser.add_argument(
+        "--policies",
+        nargs="+",
+        default=["float32", "mixed"],
+        help="float32, mixed (auto), mixed_float16, mixed_bfloat16",
+    )
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -49,10 +53,15 @@ def main() -> None:
     mask = np.ones((args.batch_size, steps), "float32")
     batches = tf.data.Dataset.from_tensors((rolls, mask)).repeat()
     gpus = tf.config.list_physical_devices("GPU")
-    device = (tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU") if gpus
-              else f"CPU ({platform.machine()}, {os.cpu_count()} cores)")  # fmt: skip
-    table = Table(title=f"Training speed by dtype policy: LPD-5 spec, {args.mode} mode, batch {args.batch_size} x "
-                        f"{steps} steps, {device}")  # fmt: skip
+    device = (
+        tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+        if gpus
+        else f"CPU ({platform.machine()}, {os.cpu_count()} cores)"
+    )
+    table = Table(
+        title=f"Training speed by dtype policy: LPD-5 spec, {args.mode} mode, batch {args.batch_size} x "
+        f"{steps} steps, {device}"
+    )
     for column in ("policy", "train frames/s", "vs float32", "loss (last batch)", "loss dtype"):
         table.add_column(column, justify="left" if column == "policy" else "right")
     rows = []

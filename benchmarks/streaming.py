@@ -140,8 +140,16 @@ def train_worker(shards: str, steps: int, batch: int, source: str = "shards") ->
 
     history = model.fit(pipeline, steps_per_epoch=steps, epochs=2, verbose=0, callbacks=[Timer()])
     frames = steps * batch * 16 * dataset.spec.steps_per_beat  # every phrase is 16 beats: no padding
-    print(json.dumps({"frames_per_s": frames / times[1], "first_epoch_s": times[0], "steps": steps,
-                      "nll": float(history.history["nll"][-1])}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "frames_per_s": frames / times[1],
+                "first_epoch_s": times[0],
+                "steps": steps,
+                "nll": float(history.history["nll"][-1]),
+            }
+        )
+    )
 
 
 def baseline_worker(path: str) -> None:
@@ -201,13 +209,27 @@ def main() -> None:
         notes = write_synthetic_lpd5(source, args.pieces)
         build = time.perf_counter() - start
         dense = args.pieces * CELLS
-        console.print(f"synthetic file: {args.pieces:,} phrases, {notes:,} notes ({notes / dense:.2%} of cells), "
-                      f"{build:.0f} s")  # fmt: skip
+        console.print(
+            f"synthetic file: {args.pieces:,} phrases, {notes:,} notes ({notes / dense:.2%} of cells), {build:.0f} s"
+        )
 
         cli = [sys.executable, "-m", "multinn"]
         shutil.rmtree(shards, ignore_errors=True)
-        prepare = run([*cli, "data", "prepare", str(source), "--data", "lpd5", "--shards", str(shards),
-                       "--shard-size", args.shard_size], env)  # fmt: skip
+        prepare = run(
+            [
+                *cli,
+                "data",
+                "prepare",
+                str(source),
+                "--data",
+                "lpd5",
+                "--shards",
+                str(shards),
+                "--shard-size",
+                args.shard_size,
+            ],
+            env,
+        )
         manifest = json.loads((shards / "manifest.json").read_text())
         shard_bytes = sum(s["bytes"] for info in manifest["splits"].values() for s in info["shards"])
         shard_files = sum(len(info["shards"]) for info in manifest["splits"].values())
@@ -217,14 +239,39 @@ def main() -> None:
         trained = json.loads(train["stdout"].strip().splitlines()[-1])
         control = run([*worker, "memory"], env)
         controlled = json.loads(control["stdout"].strip().splitlines()[-1])
-        cli_run = run([*cli, "train", "--mode", "composer", "--data", "shards", "--data-file", str(shards),
-                       "--rnn-units", "64", "--num-hidden", "32", "--batch-size", str(args.batch),
-                       "--max-pieces", "256", "--epochs", "1", "--sample-every", "0", "--out", str(workdir / "run")],
-                      env)  # fmt: skip
+        cli_run = run(
+            [
+                *cli,
+                "train",
+                "--mode",
+                "composer",
+                "--data",
+                "shards",
+                "--data-file",
+                str(shards),
+                "--rnn-units",
+                "64",
+                "--num-hidden",
+                "32",
+                "--batch-size",
+                str(args.batch),
+                "--max-pieces",
+                "256",
+                "--epochs",
+                "1",
+                "--sample-every",
+                "0",
+                "--out",
+                str(workdir / "run"),
+            ],
+            env,
+        )
         baseline = run([sys.executable, __file__, "--baseline-worker", str(source)], env) if args.baseline else None
 
-        table = Table(title=f"streaming LPD-5-scale data ({platform.processor() or platform.machine()}, "
-                            f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')})")  # fmt: skip
+        table = Table(
+            title=f"streaming LPD-5-scale data ({platform.processor() or platform.machine()}, "
+            f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')})"
+        )
         table.add_column("what")
         table.add_column("value", justify="right")
         table.add_column("peak RSS", justify="right")
@@ -232,24 +279,36 @@ def main() -> None:
         table.add_row(f"dense size as bool ({args.pieces:,} x 4 x 48 x 84 x 5)", gb(dense), "")
         table.add_row(f"synthetic .npz (sparse, compressed), {notes:,} notes", gb(source.stat().st_size), "")
         table.add_row("write the synthetic .npz in blocks (this process)", f"{build:.0f} s", gb(own))
-        table.add_row(f"data prepare --shards ({shard_files} files, {args.shard_size})", f"{prepare['seconds']:.0f} s",
-                      gb(prepare["rss"]))  # fmt: skip
+        table.add_row(
+            f"data prepare --shards ({shard_files} files, {args.shard_size})",
+            f"{prepare['seconds']:.0f} s",
+            gb(prepare["rss"]),
+        )
         table.add_row("shard files on disk", gb(shard_bytes), "")
         what = f"train from shards: composer, batch {args.batch}, 16-beat crops (frames/s, {args.steps} steps)"
         table.add_row(what, f"{trained['frames_per_s']:,.0f}", gb(train["rss"]))
-        table.add_row("control: the same training from a split in memory (2,700 pieces, make_tf_dataset)",
-                      f"{controlled['frames_per_s']:,.0f}", gb(control["rss"]))  # fmt: skip
-        table.add_row("multinn train --data shards --max-pieces 256, 1 epoch + evaluation",
-                      f"{cli_run['seconds']:.0f} s", gb(cli_run["rss"]))  # fmt: skip
+        table.add_row(
+            "control: the same training from a split in memory (2,700 pieces, make_tf_dataset)",
+            f"{controlled['frames_per_s']:,.0f}",
+            gb(control["rss"]),
+        )
+        table.add_row(
+            "multinn train --data shards --max-pieces 256, 1 epoch + evaluation",
+            f"{cli_run['seconds']:.0f} s",
+            gb(cli_run["rss"]),
+        )
         if baseline:
-            table.add_row("in-memory read_lpd5 of the same file (baseline)", f"{baseline['seconds']:.0f} s",
-                          gb(baseline["rss"]))  # fmt: skip
+            table.add_row(
+                "in-memory read_lpd5 of the same file (baseline)", f"{baseline['seconds']:.0f} s", gb(baseline["rss"])
+            )
         console.print(table)
         peaks = [prepare["rss"], train["rss"], cli_run["rss"]]
         verdict = "[green]under" if max(peaks) < 2e9 else "[red]over"
         extra = (train["rss"] - control["rss"]) / 1e9
-        console.print(f"{verdict} 2 GB[/]: largest peak RSS of prepare/train is {gb(max(peaks))}; streaming's own "
-                      f"cost (train from shards - control) {extra:+.2f} GB")  # fmt: skip
+        console.print(
+            f"{verdict} 2 GB[/]: largest peak RSS of prepare/train is {gb(max(peaks))}; streaming's own "
+            f"cost (train from shards - control) {extra:+.2f} GB"
+        )
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)

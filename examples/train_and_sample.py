@@ -42,8 +42,9 @@ def main() -> None:
     metrics = model.evaluate(make_tf_dataset(valid, batch_size=16, shuffle=False), return_dict=True)
     print(f"valid NLL {metrics['nll']:.3f} nats per step")
 
-    preset = save_preset(model, args.out / "preset", {"dataset": "bach-satb", "split": "train",
-                                                      "metrics": {"valid": metrics}})  # fmt: skip
+    preset = save_preset(
+        model, args.out / "preset", {"dataset": "bach-satb", "split": "train", "metrics": {"valid": metrics}}
+    )
     loaded = multinn.load_pretrained(preset)  # or a bundled name: multinn.load_pretrained("bach-satb-composer")
     rolls = loaded.generate(num_steps=16 * loaded.spec.steps_per_bar, batch_size=2, temperature=1.0, seed=0)
     for i, roll in enumerate(rolls):  # bool [time, pitch, track]

@@ -20,9 +20,16 @@ _PRESET_FUNCTIONS = ("list_presets", "load_pretrained")
 _FUNCTIONS = {"plot": "multinn.plotting", "render_audio": "multinn.audio"}
 
 __all__ = [
-    "ChecksumError", "DatasetError", "MidiError", "MultinnError", "SpecError", "__version__",
-    *_SUBMODULES, *_PRESET_FUNCTIONS, *_FUNCTIONS,
-]  # fmt: skip
+    "ChecksumError",
+    "DatasetError",
+    "MidiError",
+    "MultinnError",
+    "SpecError",
+    "__version__",
+    *_SUBMODULES,
+    *_PRESET_FUNCTIONS,
+    *_FUNCTIONS,
+]
 
 
 def __getattr__(name: str):

@@ -98,8 +98,10 @@ def default_soundfont() -> Path:
         if path.is_file():
             return path
     where = f"pretty_midi ({', '.join(folders)})" if folders else "pretty_midi, which is not installed,"
-    raise MultinnError(f"the default SoundFont {DEFAULT_SOUNDFONT} comes with {where} and was not found: "
-                       f"{AUDIO_EXTRA}, or pass a .sf2 file")  # fmt: skip
+    raise MultinnError(
+        f"the default SoundFont {DEFAULT_SOUNDFONT} comes with {where} and was not found: "
+        f"{AUDIO_EXTRA}, or pass a .sf2 file"
+    )
 
 
 def render_midi(

@@ -27,8 +27,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from multinn.choices import AUTO_SHARD_POLICIES, PRECISIONS, STRATEGIES
 from multinn.errors import MultinnError
@@ -94,7 +95,7 @@ def read_tf_config(value: str | None = None) -> dict[str, Any]:
     return config
 
 
-def get_strategy(strategy: "str | tf.distribute.Strategy | None" = "default") -> "tf.distribute.Strategy":
+def get_strategy(strategy: str | tf.distribute.Strategy | None = "default") -> tf.distribute.Strategy:
     """A `tf.distribute.Strategy` from its name, or the strategy itself.
 
     Args:
@@ -126,7 +127,7 @@ def get_strategy(strategy: "str | tf.distribute.Strategy | None" = "default") ->
     raise MultinnError(f"unknown distribution strategy {strategy!r}; expected one of {list(STRATEGIES)}")
 
 
-def task_of(strategy: "tf.distribute.Strategy | None" = None) -> tuple[str | None, int | None]:
+def task_of(strategy: tf.distribute.Strategy | None = None) -> tuple[str | None, int | None]:
     """`(task type, task index)` of this process in a multi-worker cluster; `(None, None)` otherwise.
 
     Args:
@@ -141,7 +142,7 @@ def task_of(strategy: "tf.distribute.Strategy | None" = None) -> tuple[str | Non
     return resolver.task_type, resolver.task_id
 
 
-def num_workers(strategy: "tf.distribute.Strategy | None" = None) -> int:
+def num_workers(strategy: tf.distribute.Strategy | None = None) -> int:
     """Machines (input pipelines) of a multi-worker run: its `"chief"` and `"worker"` tasks; 1 otherwise.
 
     Args:
@@ -156,7 +157,7 @@ def num_workers(strategy: "tf.distribute.Strategy | None" = None) -> int:
     return max(1, sum(len(cluster.get(kind, ())) for kind in ("chief", "worker")))
 
 
-def is_chief(strategy: "tf.distribute.Strategy | None" = None) -> bool:
+def is_chief(strategy: tf.distribute.Strategy | None = None) -> bool:
     """Whether this process writes the outputs of a run: always, except on the non-chief workers
     of a multi-worker run.
 
@@ -178,7 +179,7 @@ def is_chief(strategy: "tf.distribute.Strategy | None" = None) -> bool:
 
 
 @contextlib.contextmanager
-def chief_directory(path: str | os.PathLike, strategy: "tf.distribute.Strategy | None" = None) -> Iterator[Path]:
+def chief_directory(path: str | os.PathLike, strategy: tf.distribute.Strategy | None = None) -> Iterator[Path]:
     """The directory this process writes its outputs to: `path` on the chief, a fresh temporary
     directory (deleted on exit) on every other worker.
 
@@ -206,7 +207,7 @@ def chief_directory(path: str | os.PathLike, strategy: "tf.distribute.Strategy |
         shutil.rmtree(temporary, ignore_errors=True)
 
 
-def with_auto_shard_policy(dataset: "tf.data.Dataset", policy: str = "data") -> "tf.data.Dataset":
+def with_auto_shard_policy(dataset: tf.data.Dataset, policy: str = "data") -> tf.data.Dataset:
     """`dataset` with a `tf.data` auto-shard policy for multi-worker input, unless it has one.
 
     A `MultiWorkerMirroredStrategy` shards every dataset `fit` and `evaluate` get over the
@@ -240,7 +241,7 @@ def with_auto_shard_policy(dataset: "tf.data.Dataset", policy: str = "data") -> 
     return dataset.with_options(options)
 
 
-def replica_batch_size(global_batch_size: int, strategy: "tf.distribute.Strategy | None" = None) -> int:
+def replica_batch_size(global_batch_size: int, strategy: tf.distribute.Strategy | None = None) -> int:
     """Examples per replica and step for a global batch: `global_batch_size / num_replicas_in_sync`.
 
     Args:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from multinn.data.pianoroll_spec import PianorollSpec
-from multinn.errors import MultinnError, SpecError
+from multinn.errors import MultinnError
 
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
@@ -98,8 +98,9 @@ def plot(
         image = np.zeros((high - low + 1, steps, 4), np.float32)
         image[..., :3] = _rgb(color)
         image[..., 3] = rows[:, :, k].T
-        ax.imshow(image, aspect="auto", origin="lower", interpolation="nearest",
-                  extent=(0, steps, low - 0.5, high + 0.5))  # fmt: skip
+        ax.imshow(
+            image, aspect="auto", origin="lower", interpolation="nearest", extent=(0, steps, low - 0.5, high + 0.5)
+        )
         for beat in range(0, steps + 1, spec.steps_per_beat):
             bar = beat % spec.steps_per_bar == 0
             ax.axvline(beat, color="0.35" if bar else "0.85", linewidth=0.8 if bar else 0.4, zorder=0)

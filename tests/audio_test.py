@@ -141,12 +141,16 @@ def test_sample_rates_and_render_midi_of_any_file(tmp_path):
 
     # a type-0 file written by another program: one track, program change on channel 1, 90 bpm
     midi = mido.MidiFile(type=0, ticks_per_beat=96)
-    midi.tracks.append(mido.MidiTrack([
-        mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(90)),
-        mido.Message("program_change", channel=1, program=40),
-        mido.Message("note_on", channel=1, note=69, velocity=80),
-        mido.Message("note_off", channel=1, note=69, time=96 * 3),
-    ]))  # fmt: skip
+    midi.tracks.append(
+        mido.MidiTrack(
+            [
+                mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(90)),
+                mido.Message("program_change", channel=1, program=40),
+                mido.Message("note_on", channel=1, note=69, velocity=80),
+                mido.Message("note_off", channel=1, note=69, time=96 * 3),
+            ]
+        )
+    )
     midi.save(tmp_path / "violin.mid")
     result = render_midi(tmp_path / "violin.mid", tmp_path / "violin.wav", soundfont=default_soundfont())
     assert result.midi_duration == pytest.approx(2.0)  # 3 beats at 90 bpm
@@ -178,9 +182,12 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(tmp_path):
         (MultinnError, "not a usable SoundFont", dict(soundfont=tmp_path / "garbage.sf2")),
         (MultinnError, "truncated SoundFont (100,000 of 5,994,284 bytes)", dict(soundfont=tmp_path / "short.sf2")),
         (MultinnError, "a SoundFont 3 file", dict(soundfont=tmp_path / "v3.sf2")),
-        (MultinnError, "sample_rate must be a whole number of Hz from 8000 to 192000, got 44100.0",
-         dict(sample_rate=44100.0)),
-    ]  # fmt: skip
+        (
+            MultinnError,
+            "sample_rate must be a whole number of Hz from 8000 to 192000, got 44100.0",
+            dict(sample_rate=44100.0),
+        ),
+    ]
     for error, fragment, kwargs in cases:
         with pytest.raises(error) as info:
             render_audio(roll, spec, tmp_path / "out.wav", **kwargs)
@@ -204,8 +211,10 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(tmp_path):
 def test_missing_extra_is_one_line_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "midirenderer", None)  # import midirenderer -> ImportError
     roll, spec = one_note()
-    for call in (lambda: render_audio(roll, spec, tmp_path / "x.wav"),
-                 lambda: render_midi(tmp_path / "x.mid", tmp_path / "x.wav")):  # fmt: skip
+    for call in (
+        lambda: render_audio(roll, spec, tmp_path / "x.wav"),
+        lambda: render_midi(tmp_path / "x.mid", tmp_path / "x.wav"),
+    ):
         with pytest.raises(MultinnError) as info:
             call()
         assert str(info.value) == "rendering audio needs the audio extra: pip install 'multinn[audio]'"

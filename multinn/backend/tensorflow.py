@@ -90,8 +90,12 @@ def nade_loop_logits(x, encoder_state, kernel, decoder_kernel):
 
         return logits, grad
 
-    return logits_of(tf.convert_to_tensor(x), tf.convert_to_tensor(encoder_state), tf.convert_to_tensor(kernel),
-                     tf.convert_to_tensor(decoder_kernel))  # fmt: skip
+    return logits_of(
+        tf.convert_to_tensor(x),
+        tf.convert_to_tensor(encoder_state),
+        tf.convert_to_tensor(kernel),
+        tf.convert_to_tensor(decoder_kernel),
+    )
 
 
 def stateless_uniform(shape, seed, counter, dtype):

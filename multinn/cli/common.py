@@ -147,9 +147,12 @@ def model_options(default: str | None = None):
 
     def decorate(command):
         command = click.option(
-            "--model", "model_dir", type=click.Path(), metavar="DIR",
+            "--model",
+            "model_dir",
+            type=click.Path(),
+            metavar="DIR",
             help="A preset directory, or a `multinn train --out` directory.",
-        )(command)  # fmt: skip
+        )(command)
         return click.option("--preset", metavar="NAME", help=preset_help)(command)
 
     return decorate

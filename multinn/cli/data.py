@@ -49,8 +49,15 @@ def shard_table(title: str, shards):
     for split in shards.splits:
         info = shards.manifest["splits"][split]
         size = sum(s["bytes"] for s in info["shards"])
-        table.add_row(split, f"{info['pieces']:,}", f"{info['frames']:,}", f"{info['notes']:,}", f"{info['longest']:,}",
-                      f"{len(info['shards']):,}", format_bytes(size))  # fmt: skip
+        table.add_row(
+            split,
+            f"{info['pieces']:,}",
+            f"{info['frames']:,}",
+            f"{info['notes']:,}",
+            f"{info['longest']:,}",
+            f"{len(info['shards']):,}",
+            format_bytes(size),
+        )
     return table
 
 
@@ -81,8 +88,15 @@ def split_table(title: str, splits: dict):
         used = f"{pitches.min()}..{pitches.max()}" if len(pitches) else "-"
         per_track = np.bincount(ds.coords[:, 2], minlength=spec.num_tracks) if len(ds.coords) else [0] * spec.num_tracks
         longest = int(ds.lengths.max()) if len(ds) else 0
-        table.add_row(split, f"{len(ds):,}", f"{ds.num_frames:,}", f"{ds.num_notes:,}", f"{longest:,}", used,
-                      *(f"{int(n):,}" for n in per_track))  # fmt: skip
+        table.add_row(
+            split,
+            f"{len(ds):,}",
+            f"{ds.num_frames:,}",
+            f"{ds.num_notes:,}",
+            f"{longest:,}",
+            used,
+            *(f"{int(n):,}" for n in per_track),
+        )
     return table
 
 
@@ -137,8 +151,17 @@ def data() -> None:
 )
 @click.option("--overwrite", is_flag=True, help="Replace shards already in the --shards directory.")
 @mapping_options(allow_drop=False)
-def prepare(path: str, name: str, spec_value: str | None, out: Path | None, shards: Path | None, shard_size: dict,
-            overwrite: bool, maps: tuple[str, ...], out_of_range: str) -> None:  # fmt: skip
+def prepare(
+    path: str,
+    name: str,
+    spec_value: str | None,
+    out: Path | None,
+    shards: Path | None,
+    shard_size: dict,
+    overwrite: bool,
+    maps: tuple[str, ...],
+    out_of_range: str,
+) -> None:
     """Read a dataset into train/valid/test splits: cached under $MULTINN_HOME, optionally
     written as .npz files (--out) or as shards for streaming (--shards).
 
@@ -198,7 +221,7 @@ def prepare(path: str, name: str, spec_value: str | None, out: Path | None, shar
 
         names = [f"{split}.npz" for split in splits] + ["spec.json"]
         with all_or_none([out / name for name in names]) as staged:  # all four files or none
-            for ds, path in zip(splits.values(), staged, strict=False):
+            for ds, path in zip(splits.values(), staged[:-1], strict=True):
                 ds.save(path)
             spec.save(staged[-1])
         console.print(f"wrote {out}/train.npz, valid.npz, test.npz, spec.json")
@@ -209,8 +232,10 @@ def prepare(path: str, name: str, spec_value: str | None, out: Path | None, shar
         console.print(shard_table(f"{shards}: shards of {name}", written))
         console.print(f"train with: multinn train --data {SHARDS} --data-file {shards}")
         return
-    console.print(f"cached; train with: multinn train --data {name} --data-file {path}"
-                  + ("" if not spec_value else f" --spec {spec_value}"))  # fmt: skip
+    console.print(
+        f"cached; train with: multinn train --data {name} --data-file {path}"
+        + ("" if not spec_value else f" --spec {spec_value}")
+    )
 
 
 def _stream_lpd5_shards(path: str, spec, shards: Path, shard_size: dict, overwrite: bool, console) -> None:
@@ -221,8 +246,16 @@ def _stream_lpd5_shards(path: str, spec, shards: Path, shard_size: dict, overwri
     stream = stream_lpd5(path, spec)
     pieces = _counted(stream, len(stream), f"writing {len(stream):,} pieces")
     metadata = {"source": str(Path(path).resolve()), "source_shape": list(stream.shape)}
-    written = write_shards(pieces, shards, spec=spec, name="lpd5", splits=stream.SPLITS, metadata=metadata,
-                           overwrite=overwrite, **shard_size)  # fmt: skip
+    written = write_shards(
+        pieces,
+        shards,
+        spec=spec,
+        name="lpd5",
+        splits=stream.SPLITS,
+        metadata=metadata,
+        overwrite=overwrite,
+        **shard_size,
+    )
     console.print(shard_table(f"{shards}: shards of {path} (lpd5, {stream.num_notes:,} notes)", written))
     console.print(spec_line(spec))
     console.print(f"train with: multinn train --data {SHARDS} --data-file {shards}")

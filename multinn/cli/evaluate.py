@@ -80,8 +80,21 @@ def recorded_nll(source: str, data: str, split: str) -> float | None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the samples.")
 @click.option("--no-nll", is_flag=True, help="Skip the likelihood (with --samples: musical metrics only).")
 @click.option("--max-pieces", type=click.IntRange(1), hidden=True, help="Use only the first N pieces.")
-def evaluate(preset, model_dir, data, data_file, split, batch_size, json_path, samples, steps, temperature, seed,
-             no_nll, max_pieces) -> None:  # fmt: skip
+def evaluate(
+    preset,
+    model_dir,
+    data,
+    data_file,
+    split,
+    batch_size,
+    json_path,
+    samples,
+    steps,
+    temperature,
+    seed,
+    no_nll,
+    max_pieces,
+) -> None:
     """Negative log-likelihood (nats per time step: overall and per track) and frame metrics
     of a model on whole pieces of a dataset split; with --samples N, also the musical metrics
     (empty bars, pitch classes, qualified notes, polyphony, drum patterns, in-scale notes,
@@ -105,8 +118,14 @@ def evaluate(preset, model_dir, data, data_file, split, batch_size, json_path, s
     if max_pieces:
         ds = ds.subset(range(min(max_pieces, len(ds))))
     model.spec.check_compatible(ds.spec, what=f"{data} data")
-    report = {"model": source, "mode": model.mode, "dataset": data, "split": split, "pieces": len(ds),
-              "frames": ds.num_frames}  # fmt: skip
+    report = {
+        "model": source,
+        "mode": model.mode,
+        "dataset": data,
+        "split": split,
+        "pieces": len(ds),
+        "frames": ds.num_frames,
+    }
     if not no_nll:
         report.update(_likelihood(model, source, ds, data, split, batch_size, err))
     if samples:
@@ -171,12 +190,14 @@ def musical_table(report: dict, title: str):
     for track, rows in report["tracks"].items():
         for i, (key, row) in enumerate(rows.items()):
             label = f"{METRIC_INFO[key][0]}  {METRIC_INFO[key][1]}" if key in METRIC_INFO else key
-            table.add_row(track if i == 0 else "", label, _cell(row["samples"]), _cell(row["data"]),
-                          _cell(row["gap"], gap=True))  # fmt: skip
+            table.add_row(
+                track if i == 0 else "", label, _cell(row["samples"]), _cell(row["data"]), _cell(row["gap"], gap=True)
+            )
         table.add_section()
     for pair, row in report["tonal_distance"].items():
-        table.add_row(pair, "TD  tonal distance", _cell(row["samples"]), _cell(row["data"]),
-                      _cell(row["gap"], gap=True))  # fmt: skip
+        table.add_row(
+            pair, "TD  tonal distance", _cell(row["samples"]), _cell(row["data"]), _cell(row["gap"], gap=True)
+        )
     if report.get("mean_abs_gap") is not None:
         table.add_section()
         table.add_row("all", "mean |gap|", "", "", f"{report['mean_abs_gap']:.1%}")

@@ -20,19 +20,26 @@ def mapping_options(allow_drop: bool = True):
     def decorate(command):
         if allow_drop:
             command = click.option(
-                "--allow-drop", is_flag=True,
+                "--allow-drop",
+                is_flag=True,
                 help="Use a MIDI file even if more than half of its notes are dropped (unmapped or out of range).",
-            )(command)  # fmt: skip
+            )(command)
         command = click.option(
-            "--out-of-range", type=click.Choice(OUT_OF_RANGE), default="drop", show_default=True,
+            "--out-of-range",
+            type=click.Choice(OUT_OF_RANGE),
+            default="drop",
+            show_default=True,
             help="Notes outside the model's pitch range: drop them (counted), or fold them by octaves into it.",
-        )(command)  # fmt: skip
+        )(command)
         return click.option(
-            "--map", "maps", multiple=True, metavar="SELECTOR=TRACK",
+            "--map",
+            "maps",
+            multiple=True,
+            metavar="SELECTOR=TRACK",
             help="Put a part of the MIDI files on a track (repeatable). SELECTOR: a MIDI track name (or "
             "name:NAME), program:N, program:N-M, channel:N (1-16) or drums; e.g. --map 'Violin I=Soprano'. "
             "Parts no --map names are placed automatically (name, drums, family, pitch order).",
-        )(command)  # fmt: skip
+        )(command)
 
     return decorate
 
@@ -60,17 +67,31 @@ def parts_table(report, what: str | None = None):
         frame.append("{}/{}".format(*report.time_signature))
     title = f"{what or report.path}: {report.num_notes:,} of {total:,} notes kept"
     table = Table(title=title + (f" ({', '.join(frame)})" if frame else ""))
-    for column, justify in (("part", "left"), ("channel", "right"), ("program", "left"), ("notes", "right"),
-                            ("-> track", "left"), ("kept", "right"), ("dropped", "right"), ("folded", "right"),
-                            ("rule", "left")):  # fmt: skip
+    for column, justify in (
+        ("part", "left"),
+        ("channel", "right"),
+        ("program", "left"),
+        ("notes", "right"),
+        ("-> track", "left"),
+        ("kept", "right"),
+        ("dropped", "right"),
+        ("folded", "right"),
+        ("rule", "left"),
+    ):
         table.add_column(column, justify=justify)
     for part in report.parts:
         program = "drums" if part.is_drum else f"{part.program} {program_family(part.program)}"
         table.add_row(
-            part.name or "(unnamed)", str(part.channel), program, f"{part.notes:,}", ", ".join(part.tracks) or "-",
-            f"{part.kept:,}", f"{part.dropped:,}" if part.dropped else "", f"{part.folded:,}" if part.folded else "",
+            part.name or "(unnamed)",
+            str(part.channel),
+            program,
+            f"{part.notes:,}",
+            ", ".join(part.tracks) or "-",
+            f"{part.kept:,}",
+            f"{part.dropped:,}" if part.dropped else "",
+            f"{part.folded:,}" if part.folded else "",
             part.rule,
-        )  # fmt: skip
+        )
     return table
 
 
@@ -79,14 +100,26 @@ def summary_table(rows: list[dict], title: str):
     from rich.table import Table
 
     table = Table(title=title)
-    for column, justify in (("-> track", "left"), ("rule", "left"), ("parts", "right"), ("notes", "right"),
-                            ("kept", "right"), ("dropped", "right"), ("folded", "right")):  # fmt: skip
+    for column, justify in (
+        ("-> track", "left"),
+        ("rule", "left"),
+        ("parts", "right"),
+        ("notes", "right"),
+        ("kept", "right"),
+        ("dropped", "right"),
+        ("folded", "right"),
+    ):
         table.add_column(column, justify=justify)
     for row in rows:
         table.add_row(
-            ", ".join(row["tracks"]) or "-", row["rule"], f"{row['parts']:,}", f"{row['notes']:,}", f"{row['kept']:,}",
-            f"{row['dropped']:,}" if row["dropped"] else "", f"{row['folded']:,}" if row["folded"] else "",
-        )  # fmt: skip
+            ", ".join(row["tracks"]) or "-",
+            row["rule"],
+            f"{row['parts']:,}",
+            f"{row['notes']:,}",
+            f"{row['kept']:,}",
+            f"{row['dropped']:,}" if row["dropped"] else "",
+            f"{row['folded']:,}" if row["folded"] else "",
+        )
     return table
 
 

@@ -23,18 +23,25 @@ def list_command() -> None:
 
     from multinn.presets import DEFAULT_PRESET, get_preset_info, list_presets, preset_summary
 
-    table = Table(box=box.SIMPLE_HEAD, caption="* default of `multinn sample`; NLL: nats per time step, test split",
-                  title="multinn presets")  # fmt: skip
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        caption="* default of `multinn sample`; NLL: nats per time step, test split",
+        title="multinn presets",
+    )
     for column in ("name", "mode", "generator", "params", "test NLL", "size", "source"):
         table.add_column(column, justify="right" if column in ("params", "test NLL", "size") else "left", no_wrap=True)
     for name in list_presets():
         row = preset_summary(get_preset_info(name))
         nll = row["test_nll"]
         table.add_row(
-            name + (" *" if name == DEFAULT_PRESET else ""), row["mode"], row["generator"],
-            f"{row['params']:,}" if row["params"] else "", f"{nll:.3f}" if nll is not None else "",
-            format_bytes(row["size"]) if row["size"] else "", row["source"],
-        )  # fmt: skip
+            name + (" *" if name == DEFAULT_PRESET else ""),
+            row["mode"],
+            row["generator"],
+            f"{row['params']:,}" if row["params"] else "",
+            f"{nll:.3f}" if nll is not None else "",
+            format_bytes(row["size"]) if row["size"] else "",
+            row["source"],
+        )
     stdout_console().print(table)
 
 

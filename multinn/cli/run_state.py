@@ -132,9 +132,7 @@ def read_state(out: str | os.PathLike) -> dict:
     if not isinstance(commands, list) or not all(isinstance(c, str) for c in commands):
         raise _damaged(path, "'commands' must be a list of command lines")
     history = state.get("history")
-    if not isinstance(history, dict) or any(
-        not isinstance(v, list) or len(v) != done for v in history.values()
-    ):  # fmt: skip
+    if not isinstance(history, dict) or any(not isinstance(v, list) or len(v) != done for v in history.values()):
         raise _damaged(path, f"'history' must hold one value per completed epoch ({done})")
     if (state.get("checkpoint") is None) != (done == 0):
         raise _damaged(path, f"{done} epochs are done, but the checkpoint record is {state.get('checkpoint')!r}")

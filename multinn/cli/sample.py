@@ -188,8 +188,24 @@ def _check_audio() -> None:
     f"{DEFAULT_TEMPO:g}]; the time signature is the primer's too.",
 )
 @mapping_options()
-def sample(preset, model_dir, num, steps, beats, temperature, seed, primer, fixed, out, plot, audio, tempo, maps,
-           out_of_range, allow_drop) -> None:  # fmt: skip
+def sample(
+    preset,
+    model_dir,
+    num,
+    steps,
+    beats,
+    temperature,
+    seed,
+    primer,
+    fixed,
+    out,
+    plot,
+    audio,
+    tempo,
+    maps,
+    out_of_range,
+    allow_drop,
+) -> None:
     """Generate multi-track MIDI files.
 
     With no options, the default bundled preset writes sample.mid (four voices, 16 bars).
@@ -233,8 +249,15 @@ def sample(preset, model_dir, num, steps, beats, temperature, seed, primer, fixe
     source = model_source(preset, model_dir, default=DEFAULT_PRESET)
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                        console=err, transient=True, disable=not err.is_terminal)  # fmt: skip
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
     with progress:
         task = progress.add_task(f"loading {source}", total=None)
         model = load_model(source)
@@ -277,12 +300,26 @@ def sample(preset, model_dir, num, steps, beats, temperature, seed, primer, fixe
             seed = random.SystemRandom().randrange(2**31)
             err.print(f"seed {seed} (pass --seed {seed} to write the same files again)")
         progress.update(task, description=f"generating {num} x {steps} steps", total=1, completed=0)
-        rolls = model.generate(steps, primer=primer_roll, batch_size=num, temperature=temperature,
-                               fixed_tracks=fixed_rolls or None, seed=seed)  # fmt: skip
+        rolls = model.generate(
+            steps,
+            primer=primer_roll,
+            batch_size=num,
+            temperature=temperature,
+            fixed_tracks=fixed_rolls or None,
+            seed=seed,
+        )
         progress.update(task, description=f"writing {num} file(s)", total=num, completed=0)
-        written = write_outputs(rolls, spec, out, plot, tempo, f"{source}, seed {seed}",
-                                lambda i: progress.update(task, completed=i + 1), audio=audio,
-                                time_signature=time_signature)  # fmt: skip
+        written = write_outputs(
+            rolls,
+            spec,
+            out,
+            plot,
+            tempo,
+            f"{source}, seed {seed}",
+            lambda i: progress.update(task, completed=i + 1),
+            audio=audio,
+            time_signature=time_signature,
+        )
 
     console = stdout_console()
     beats_total = total / spec.steps_per_beat

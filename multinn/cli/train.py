@@ -12,8 +12,8 @@ from pathlib import Path
 
 import click
 
-from multinn.cli.common import parse_units, quiet_tensorflow, stderr_console, stdout_console
 from multinn.choices import ENCODERS, FEEDBACK_MODULES, GENERATORS, INPUT_SHARDING, MODES, PRECISIONS, STRATEGIES
+from multinn.cli.common import parse_units, quiet_tensorflow, stderr_console, stdout_console
 from multinn.errors import DatasetError, MultinnError
 
 DEFAULT_CROP_BEATS = {"bach-satb": 16, "jsb-chorales": 32}
@@ -21,10 +21,26 @@ DEFAULT_CROP_BEATS = {"bach-satb": 16, "jsb-chorales": 32}
 
 # Options that define the model and its data: a resumed run keeps the saved values.
 RUN_OPTIONS = (
-    "mode", "generator", "encoder", "encoder_units", "rnn_units", "num_hidden", "dropout", "feedback",
-    "feedback_units", "data", "spec", "batch_size", "lr", "crop_beats", "transpose", "seed", "max_pieces",
-    "pretrain_epochs", "mixed_precision",
-)  # fmt: skip
+    "mode",
+    "generator",
+    "encoder",
+    "encoder_units",
+    "rnn_units",
+    "num_hidden",
+    "dropout",
+    "feedback",
+    "feedback_units",
+    "data",
+    "spec",
+    "batch_size",
+    "lr",
+    "crop_beats",
+    "transpose",
+    "seed",
+    "max_pieces",
+    "pretrain_epochs",
+    "mixed_precision",
+)
 ADJUSTABLE_OPTIONS = ("patience", "sample_every")
 """Options of the training loop that a resumed run keeps unless they are given again (then the new value is kept)."""
 
@@ -91,10 +107,14 @@ def build_model(options: dict, spec):
     from multinn.models import MODES
 
     kwargs = dict(
-        encoder=options["encoder"], encoder_units=options["encoder_units"] or [], generator=options["generator"],
-        rnn_units=options["rnn_units"], num_hidden=options["num_hidden"], dropout=options["dropout"],
+        encoder=options["encoder"],
+        encoder_units=options["encoder_units"] or [],
+        generator=options["generator"],
+        rnn_units=options["rnn_units"],
+        num_hidden=options["num_hidden"],
+        dropout=options["dropout"],
         seed=options["seed"],
-    )  # fmt: skip
+    )
     if options["mode"] == "feedback":
         kwargs.update(feedback=options["feedback"], feedback_units=options["feedback_units"])
     if options.get("mixed_precision"):
@@ -457,8 +477,9 @@ def _train(ctx: click.Context, options: dict, state: dict, run_dir: Path, out: P
     valid_ds = with_auto_shard_policy(make_tf_dataset(splits["valid"], batch, shuffle=False))
     epochs = options["epochs"]
     best = state["best"]
-    early = ResumableEarlyStopping(options["patience"], best and best["val_nll"], state["wait"],
-                                   best["epoch"] - 1 if best else 0)  # fmt: skip
+    early = ResumableEarlyStopping(
+        options["patience"], best and best["val_nll"], state["wait"], best["epoch"] - 1 if best else 0
+    )
     callbacks = [
         RichProgress(err, epochs, math.ceil(len(splits["train"]) / batch)),
         keras.callbacks.TensorBoard(log_dir=str(out / "logs")),
@@ -471,8 +492,16 @@ def _train(ctx: click.Context, options: dict, state: dict, run_dir: Path, out: P
     elif completed >= epochs:
         err.print(f"{completed} epochs already done (--epochs {epochs}); nothing left to train")
     else:
-        model.fit(train_ds, validation_data=valid_ds, epochs=epochs, initial_epoch=completed, callbacks=callbacks,
-                  shuffle=False, steps_per_epoch=steps_per_epoch, verbose=0)  # fmt: skip
+        model.fit(
+            train_ds,
+            validation_data=valid_ds,
+            epochs=epochs,
+            initial_epoch=completed,
+            callbacks=callbacks,
+            shuffle=False,
+            steps_per_epoch=steps_per_epoch,
+            verbose=0,
+        )
 
     if state["best"]:
         model.load_weights(verified_file(out, state["best"]))

@@ -47,14 +47,36 @@ Selector = int | str | range
 TrackMapping = Mapping[str, Selector | Sequence[Selector]]
 
 GM_FAMILIES = (
-    "Piano", "Chromatic Percussion", "Organ", "Guitar", "Bass", "Strings", "Ensemble", "Brass",
-    "Reed", "Pipe", "Synth Lead", "Synth Pad", "Synth Effects", "Ethnic", "Percussive", "Sound Effects",
-)  # fmt: skip
+    "Piano",
+    "Chromatic Percussion",
+    "Organ",
+    "Guitar",
+    "Bass",
+    "Strings",
+    "Ensemble",
+    "Brass",
+    "Reed",
+    "Pipe",
+    "Synth Lead",
+    "Synth Pad",
+    "Synth Effects",
+    "Ethnic",
+    "Percussive",
+    "Sound Effects",
+)
 """The 16 General MIDI program families; program `p` belongs to family `p // 8`."""
 
 RULES = (
-    "mapping", "name", "drums", "family", "fallback", "pitch order", "pitch order (merged)", "voice split", "unmapped",
-)  # fmt: skip
+    "mapping",
+    "name",
+    "drums",
+    "family",
+    "fallback",
+    "pitch order",
+    "pitch order (merged)",
+    "voice split",
+    "unmapped",
+)
 """The rules by which `read_midi` places a part (`PartReport.rule`), in the order they are tried."""
 
 OUT_OF_RANGE = ("drop", "fold")
@@ -186,11 +208,13 @@ class MidiReport:
         why = [
             f"{n} {what}"
             for n, what in (
-                (self.out_of_range, "out of range"), (self.unmapped, "unmapped"),
-                (self.extra_voices, "extra voices"), (self.folded, "folded"),
+                (self.out_of_range, "out of range"),
+                (self.unmapped, "unmapped"),
+                (self.extra_voices, "extra voices"),
+                (self.folded, "folded"),
             )
             if n
-        ]  # fmt: skip
+        ]
         frame = [f"{self.tempo:g} bpm" if self.tempo is not None else "no tempo"]
         frame.append("{}/{}".format(*self.time_signature) if self.time_signature else "no time signature")
         if self.voices:
@@ -1414,9 +1438,16 @@ def summarise_parts(reports: Iterable[MidiReport]) -> list[dict[str, Any]]:
         for part in report.parts:
             row = rows.setdefault(
                 (part.rule, part.tracks),
-                {"rule": part.rule, "tracks": list(part.tracks), "parts": 0, "notes": 0, "kept": 0, "dropped": 0,
-                 "folded": 0},
-            )  # fmt: skip
+                {
+                    "rule": part.rule,
+                    "tracks": list(part.tracks),
+                    "parts": 0,
+                    "notes": 0,
+                    "kept": 0,
+                    "dropped": 0,
+                    "folded": 0,
+                },
+            )
             row["parts"] += 1
             for key in ("notes", "kept", "dropped", "folded"):
                 row[key] += getattr(part, key)

@@ -6,7 +6,8 @@ import io
 import json
 import os
 import zipfile
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -92,7 +93,7 @@ class PianorollDataset(Sequence[np.ndarray]):
     @classmethod
     def from_rolls(
         cls, rolls: Sequence[np.ndarray], spec: PianorollSpec, names: Sequence[str] | None = None, **kwargs: Any
-    ) -> "PianorollDataset":
+    ) -> PianorollDataset:
         """Build a dataset from dense rolls `[time, pitch, track]` (checked against `spec`)."""
         coords, counts, lengths = [], [0], []
         for i, roll in enumerate(rolls):
@@ -124,16 +125,22 @@ class PianorollDataset(Sequence[np.ndarray]):
         for i in range(len(self)):
             yield self[i]
 
-    def subset(self, indices: Sequence[int]) -> "PianorollDataset":
+    def subset(self, indices: Sequence[int]) -> PianorollDataset:
         """A dataset of the pieces at `indices` (in that order)."""
         indices = np.asarray(indices, dtype=np.int64)
         parts = [self.coords[self.offsets[i] : self.offsets[i + 1]] for i in indices]
         counts = [0] + [len(p) for p in parts]
         coords = np.concatenate(parts) if parts else np.zeros((0, 3), np.int32)
         return PianorollDataset(
-            coords, np.cumsum(counts), self.lengths[indices], self.spec,
-            [self.names[i] for i in indices], name=self.name, split=self.split, metadata=self.metadata,
-        )  # fmt: skip
+            coords,
+            np.cumsum(counts),
+            self.lengths[indices],
+            self.spec,
+            [self.names[i] for i in indices],
+            name=self.name,
+            split=self.split,
+            metadata=self.metadata,
+        )
 
     @property
     def num_frames(self) -> int:
@@ -178,7 +185,7 @@ class PianorollDataset(Sequence[np.ndarray]):
             )
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "PianorollDataset":
+    def load(cls, path: str | os.PathLike) -> PianorollDataset:
         """Read a dataset written by `save`; a damaged or foreign file is a `DatasetError`."""
         path = os.fspath(path)
         try:
@@ -188,9 +195,15 @@ class PianorollDataset(Sequence[np.ndarray]):
                     raise DatasetError(f"{path}: cache format {header.get('format')} is not {CACHE_FORMAT}")
                 spec = PianorollSpec.from_json(str(data["spec"]))
                 return cls(
-                    data["coords"], data["offsets"], data["lengths"], spec, data["names"].tolist(),
-                    name=header.get("name", ""), split=header.get("split", ""), metadata=header.get("metadata"),
-                )  # fmt: skip
+                    data["coords"],
+                    data["offsets"],
+                    data["lengths"],
+                    spec,
+                    data["names"].tolist(),
+                    name=header.get("name", ""),
+                    split=header.get("split", ""),
+                    metadata=header.get("metadata"),
+                )
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, io.UnsupportedOperation) as exc:
             raise DatasetError(f"{path}: not a readable multinn dataset cache ({exc})") from None
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,7 @@ class TrackSpec:
         return {"name": self.name, "program": self.program, "is_drum": self.is_drum}
 
     @classmethod
-    def from_dict(cls, config: Mapping[str, Any]) -> "TrackSpec":
+    def from_dict(cls, config: Mapping[str, Any]) -> TrackSpec:
         if not isinstance(config, Mapping):
             raise SpecError(f"a track must be a mapping with name/program/is_drum, got {config!r}")
         unknown = set(config) - {"name", "program", "is_drum"}
@@ -133,7 +134,7 @@ class PianorollSpec:
                 return i
         raise SpecError(f"no track named {name!r}; the tracks are {list(self.track_names)}")
 
-    def replace(self, **changes: Any) -> "PianorollSpec":
+    def replace(self, **changes: Any) -> PianorollSpec:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
@@ -148,7 +149,7 @@ class PianorollSpec:
         }
 
     @classmethod
-    def from_dict(cls, config: Mapping[str, Any]) -> "PianorollSpec":
+    def from_dict(cls, config: Mapping[str, Any]) -> PianorollSpec:
         if not isinstance(config, Mapping):
             raise SpecError(f"a spec must be a mapping, got {type(config).__name__}")
         fields = {f.name for f in dataclasses.fields(cls)}
@@ -164,7 +165,7 @@ class PianorollSpec:
         return json.dumps(self.to_dict(), **kwargs)
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> "PianorollSpec":
+    def from_json(cls, text: str | bytes) -> PianorollSpec:
         try:
             config = json.loads(text)
         except (TypeError, ValueError) as exc:
@@ -179,7 +180,7 @@ class PianorollSpec:
             f.write(self.to_json(indent=2) + "\n")
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "PianorollSpec":
+    def load(cls, path: str | os.PathLike) -> PianorollSpec:
         try:
             with open(path, encoding="utf-8") as f:
                 text = f.read()
@@ -213,7 +214,7 @@ class PianorollSpec:
                 f"{self.num_tracks} tracks {list(self.track_names)}"
             )
 
-    def differences(self, other: "PianorollSpec") -> list[str]:
+    def differences(self, other: PianorollSpec) -> list[str]:
         """Human-readable list of the fields in which `other` differs from this spec."""
         diffs = []
         for field in ("steps_per_beat", "lowest_pitch", "highest_pitch", "beats_per_bar"):
@@ -224,7 +225,7 @@ class PianorollSpec:
             diffs.append(f"tracks {[t.to_dict() for t in self.tracks]} != {[t.to_dict() for t in other.tracks]}")
         return diffs
 
-    def check_compatible(self, other: "PianorollSpec", *, what: str = "data") -> None:
+    def check_compatible(self, other: PianorollSpec, *, what: str = "data") -> None:
         """Raise a `SpecError` listing the differences unless `other` equals this spec."""
         diffs = self.differences(other)
         if diffs:

@@ -7,7 +7,8 @@ and batch with `batch_examples`, so the two paths give the same crops, shifts an
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -47,8 +48,8 @@ def check_pipeline_arguments(batch_size: Any, crop_beats: Any, align: Any, trans
 
 
 def example_builder(
-    spec: "PianorollSpec", *, crop_beats: int | None = None, align: str = "beat", transpose: int = 0
-) -> Callable[..., tuple["tf.Tensor", "tf.Tensor"]]:
+    spec: PianorollSpec, *, crop_beats: int | None = None, align: str = "beat", transpose: int = 0
+) -> Callable[..., tuple[tf.Tensor, tf.Tensor]]:
     """The graph function that turns one sparse piece into one `(pianoroll, mask)` example.
 
     Args:
@@ -98,8 +99,8 @@ def example_builder(
 
 
 def batch_examples(
-    pieces: "tf.data.Dataset",
-    spec: "PianorollSpec",
+    pieces: tf.data.Dataset,
+    spec: PianorollSpec,
     batch_size: int,
     *,
     piece_fn: Callable[[Any], tuple[Any, Any, Any]] | None = None,
@@ -109,7 +110,7 @@ def batch_examples(
     seed: int | None = None,
     drop_remainder: bool = False,
     prefetch: bool = True,
-) -> "tf.data.Dataset":
+) -> tf.data.Dataset:
     """Examples and batches from a stream of pieces (already shuffled and repeated as wanted).
 
     Each piece is paired with a draw of a seeded random stream; the crop start and the
@@ -153,7 +154,7 @@ def batch_examples(
 
 
 def make_tf_dataset(
-    dataset: "PianorollDataset",
+    dataset: PianorollDataset,
     batch_size: int,
     *,
     crop_beats: int | None = None,
@@ -165,7 +166,7 @@ def make_tf_dataset(
     drop_remainder: bool = False,
     prefetch: bool = True,
     **kwargs: Any,
-) -> "tf.data.Dataset":
+) -> tf.data.Dataset:
     """A `tf.data.Dataset` of `(pianoroll, mask)` batches for training and evaluation.
 
     Pieces stay sparse until the map step builds each example with `tf.scatter_nd`, in parallel
@@ -197,8 +198,16 @@ def make_tf_dataset(
     Raises:
         DatasetError: The dataset has no piece, or an argument is out of range.
     """
-    options = dict(crop_beats=crop_beats, align=align, transpose=transpose, shuffle=shuffle, seed=seed,
-                   repeat=repeat, drop_remainder=drop_remainder, prefetch=prefetch)  # fmt: skip
+    options = dict(
+        crop_beats=crop_beats,
+        align=align,
+        transpose=transpose,
+        shuffle=shuffle,
+        seed=seed,
+        repeat=repeat,
+        drop_remainder=drop_remainder,
+        prefetch=prefetch,
+    )
     if hasattr(dataset, "tf_dataset"):  # a ShardedSplit: stream it
         return dataset.tf_dataset(batch_size, **options, **kwargs)
     if kwargs:
@@ -223,6 +232,14 @@ def make_tf_dataset(
     if repeat:
         indices = indices.repeat()
     return batch_examples(
-        indices, dataset.spec, batch_size, piece_fn=piece, crop_beats=crop_beats, align=align, transpose=transpose,
-        seed=seed, drop_remainder=drop_remainder, prefetch=prefetch,
-    )  # fmt: skip
+        indices,
+        dataset.spec,
+        batch_size,
+        piece_fn=piece,
+        crop_beats=crop_beats,
+        align=align,
+        transpose=transpose,
+        seed=seed,
+        drop_remainder=drop_remainder,
+        prefetch=prefetch,
+    )

@@ -25,8 +25,9 @@ import re
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -207,17 +208,32 @@ class ShardWriter:
         lengths, names = np.asarray(buffer["lengths"], np.int64), buffer["names"]
         buffer.update(coords=[], lengths=[], names=[], bytes=0)
         index = len(self._shards[split])
-        dataset = PianorollDataset(coords, np.concatenate([[0], np.cumsum(counts)]), lengths, self.spec, names,
-                                   name=self.name, split=split, metadata={"shard": index})  # fmt: skip
+        dataset = PianorollDataset(
+            coords,
+            np.concatenate([[0], np.cumsum(counts)]),
+            lengths,
+            self.spec,
+            names,
+            name=self.name,
+            split=split,
+            metadata={"shard": index},
+        )
         staged = self._staging / f"{split}-{index:05d}.npz"
         dataset.save(staged, key=f"{SHARDS_FORMAT}:{split}:{index}")
-        self._shards[split].append({
-            "staged": staged, "pieces": len(lengths), "empty": int((lengths == 0).sum()), "frames": int(lengths.sum()),
-            "notes": len(coords), "longest": int(lengths.max()), "bytes": staged.stat().st_size,
-            "sha256": sha256_file(staged),
-        })  # fmt: skip
+        self._shards[split].append(
+            {
+                "staged": staged,
+                "pieces": len(lengths),
+                "empty": int((lengths == 0).sum()),
+                "frames": int(lengths.sum()),
+                "notes": len(coords),
+                "longest": int(lengths.max()),
+                "bytes": staged.stat().st_size,
+                "sha256": sha256_file(staged),
+            }
+        )
 
-    def close(self) -> "ShardedDataset":
+    def close(self) -> ShardedDataset:
         """Write the last shards, move every shard into place and write `manifest.json`.
 
         Returns:
@@ -243,15 +259,21 @@ class ShardWriter:
                 "frames": sum(s["frames"] for s in shards),
                 "notes": sum(s["notes"] for s in shards),
                 "longest": max((s["longest"] for s in shards), default=0),
-                "shards": [{k: s[k] for k in SHARD_KEYS} for s in shards],  # fmt: skip
+                "shards": [{k: s[k] for k in SHARD_KEYS} for s in shards],
             }
         from multinn import __version__
 
         manifest = {
-            "format": SHARDS_FORMAT, "version": SHARDS_VERSION, "name": self.name, "spec": self.spec.to_dict(),
-            "max_shard_bytes": self.max_shard_bytes, "max_shard_pieces": self.max_shard_pieces,
-            "multinn_version": __version__, "metadata": self.metadata, "splits": splits,
-        }  # fmt: skip
+            "format": SHARDS_FORMAT,
+            "version": SHARDS_VERSION,
+            "name": self.name,
+            "spec": self.spec.to_dict(),
+            "max_shard_bytes": self.max_shard_bytes,
+            "max_shard_pieces": self.max_shard_pieces,
+            "multinn_version": __version__,
+            "metadata": self.metadata,
+            "splits": splits,
+        }
         self._remove_previous()
         for shards in self._shards.values():
             for shard in shards:
@@ -284,7 +306,7 @@ class ShardWriter:
             shutil.rmtree(self._staging, ignore_errors=True)
             self._staging = None
 
-    def __enter__(self) -> "ShardWriter":
+    def __enter__(self) -> ShardWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -305,7 +327,7 @@ def write_shards(
     max_shard_pieces: int | None = None,
     metadata: Mapping[str, Any] | None = None,
     overwrite: bool = False,
-) -> "ShardedDataset":
+) -> ShardedDataset:
     """Write a dataset as shard files plus `manifest.json` (see `ShardWriter`).
 
     Args:
@@ -352,9 +374,15 @@ def write_shards(
         splits = getattr(source, "SPLITS", ()) if splits is None else splits
         pieces = source
     with ShardWriter(
-        directory, spec, name=name or "", splits=splits, max_shard_bytes=max_shard_bytes,
-        max_shard_pieces=max_shard_pieces, metadata=metadata, overwrite=overwrite,
-    ) as writer:  # fmt: skip
+        directory,
+        spec,
+        name=name or "",
+        splits=splits,
+        max_shard_bytes=max_shard_bytes,
+        max_shard_pieces=max_shard_pieces,
+        metadata=metadata,
+        overwrite=overwrite,
+    ) as writer:
         for split, piece_name, coords, length in pieces:
             writer.add(split, coords, length, piece_name)
     return writer.result
@@ -505,7 +533,7 @@ class ShardedDataset(Mapping[str, "ShardedSplit"]):
         """The split names, in manifest order."""
         return tuple(self.manifest["splits"])
 
-    def __getitem__(self, split: str) -> "ShardedSplit":
+    def __getitem__(self, split: str) -> ShardedSplit:
         if split not in self.manifest["splits"]:
             raise DatasetError(f"{self.directory} has no split {split!r}; its splits are {list(self.splits)}")
         return ShardedSplit(self, split)
@@ -527,7 +555,7 @@ class ShardedDataset(Mapping[str, "ShardedSplit"]):
             DatasetError: The first file whose digest differs from the manifest's, by name.
         """
         for split in self.splits if splits is None else splits:
-            for shard, file in zip(self[split].shards, self[split].files):
+            for shard, file in zip(self[split].shards, self[split].files, strict=True):
                 digest = sha256_file(file)
                 if digest != shard["sha256"]:
                     raise DatasetError(
@@ -535,7 +563,7 @@ class ShardedDataset(Mapping[str, "ShardedSplit"]):
                         "the shard is damaged or was replaced; prepare the shards again"
                     )
 
-    def tf_dataset(self, split: str, batch_size: int, **kwargs: Any) -> "tf.data.Dataset":
+    def tf_dataset(self, split: str, batch_size: int, **kwargs: Any) -> tf.data.Dataset:
         """`self[split].tf_dataset(batch_size, **kwargs)`: see `ShardedSplit.tf_dataset`."""
         return self[split].tf_dataset(batch_size, **kwargs)
 
@@ -609,7 +637,7 @@ class ShardedSplit:
         one pass of `tf_dataset` gives this many examples."""
         files = set(self.worker_files(num_shards, index))
         count = 0
-        for shard, file in zip(self.shards, self.files):
+        for shard, file in zip(self.shards, self.files, strict=True):
             if file in files:
                 count += min(shard["pieces"], len(self) - shard["first"]) - shard["empty"]
                 if shard is self.shards[-1] and shard["first"] + shard["pieces"] > len(self):
@@ -631,7 +659,7 @@ class ShardedSplit:
         """Steps of the longest piece of the shards used (with `max_pieces`, an upper bound)."""
         return max((s["longest"] for s in self.shards), default=0)
 
-    def head(self, max_pieces: int) -> "ShardedSplit":
+    def head(self, max_pieces: int) -> ShardedSplit:
         """The first `max_pieces` pieces of this split (a view; nothing is read)."""
         return ShardedSplit(self.dataset, self.split, max_pieces)
 
@@ -690,8 +718,16 @@ class ShardedSplit:
                 break
         coords = np.concatenate(parts) if parts else np.zeros((0, 3), np.int32)
         offsets = np.concatenate([[0], np.cumsum([len(p) for p in parts], dtype=np.int64)])
-        return PianorollDataset(coords, offsets, np.asarray(lengths, np.int64), self.spec, names, name=self.name,
-                                split=self.split, metadata=dict(self.dataset.metadata))  # fmt: skip
+        return PianorollDataset(
+            coords,
+            offsets,
+            np.asarray(lengths, np.int64),
+            self.spec,
+            names,
+            name=self.name,
+            split=self.split,
+            metadata=dict(self.dataset.metadata),
+        )
 
     # ------------------------------------------------------------------ streaming
     def tf_dataset(
@@ -708,12 +744,12 @@ class ShardedSplit:
         prefetch: bool = True,
         shuffle_buffer: int = 1024,
         cycle_length: int = 4,
-        input_context: "tf.distribute.InputContext | None" = None,
+        input_context: tf.distribute.InputContext | None = None,
         num_shards: int | None = None,
         index: int | None = None,
         pad_to_longest: bool = False,
         verify: bool = True,
-    ) -> "tf.data.Dataset":
+    ) -> tf.data.Dataset:
         """Stream `(pianoroll, mask)` batches from the shard files.
 
         The examples are those of `make_tf_dataset` (the same crop, transposition, padding and
@@ -808,17 +844,27 @@ class ShardedSplit:
             stream = stream.repeat()
         block = 1 if shuffle else max(s["pieces"] for s in self.shards)  # in order: each file whole, in turn
         pieces = stream.interleave(
-            read, cycle_length=min(cycle_length, len(files)), block_length=block,
-            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
-        )  # fmt: skip
+            read,
+            cycle_length=min(cycle_length, len(files)),
+            block_length=block,
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
         limit = len(self)
         pieces = pieces.filter(lambda i, cells, length: (length > 0) & (i < limit))
         if shuffle:
             pieces = pieces.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
         batches = batch_examples(
-            pieces, self.spec, batch_size, crop_beats=crop_beats, align=align, transpose=transpose, seed=seed,
-            drop_remainder=drop_remainder, prefetch=False,
-        )  # fmt: skip
+            pieces,
+            self.spec,
+            batch_size,
+            crop_beats=crop_beats,
+            align=align,
+            transpose=transpose,
+            seed=seed,
+            drop_remainder=drop_remainder,
+            prefetch=False,
+        )
         if not repeat:  # the exact number of batches: Keras then knows the epoch length
             examples = self.num_examples(num_shards, 0 if index is None else index)
             count = examples // batch_size if drop_remainder else -(-examples // batch_size)

@@ -12,8 +12,8 @@ from multinn.datasets.lpd5 import LPD5_SPEC, read_lpd5
 from multinn.datasets.midi_folder import read_midi_folder
 from multinn.datasets.registry import (
     DATASETS,
-    DataSource,
     DatasetInfo,
+    DataSource,
     get_dataset_info,
     list_datasets,
     load,

@@ -81,9 +81,14 @@ def _build(
             counts.append(n)
             lengths.append(len(piece))
         out[split] = PianorollDataset(
-            np.asarray(coords, dtype=np.int32).reshape(-1, 3), np.cumsum(counts), np.asarray(lengths), spec,
-            [f"{split}/{i}" for i in range(len(lengths))], name=name, split=split,
-        )  # fmt: skip
+            np.asarray(coords, dtype=np.int32).reshape(-1, 3),
+            np.cumsum(counts),
+            np.asarray(lengths),
+            spec,
+            [f"{split}/{i}" for i in range(len(lengths))],
+            name=name,
+            split=split,
+        )
     return out
 
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 import os
 import zipfile
 import zlib
-from typing import IO, Iterator
+from collections.abc import Iterator
+from typing import IO
 
 import numpy as np
 
@@ -114,7 +115,10 @@ def lpd5_split_indices(num_pieces: int) -> dict[str, np.ndarray]:
     order = np.random.default_rng(SPLIT_SEED).permutation(num_pieces)
     bounds = np.cumsum([0] + [round(f * num_pieces) for f in SPLIT_FRACTIONS.values()])
     bounds[-1] = num_pieces
-    return {split: np.sort(order[start:stop]) for split, start, stop in zip(SPLIT_FRACTIONS, bounds[:-1], bounds[1:])}
+    return {
+        split: np.sort(order[start:stop])
+        for split, start, stop in zip(SPLIT_FRACTIONS, bounds[:-1], bounds[1:], strict=True)
+    }
 
 
 DEFAULT_CHUNK_SIZE = 1 << 20
@@ -176,8 +180,9 @@ class LPD5Stream:
 
     SPLITS = tuple(SPLIT_FRACTIONS)
 
-    def __init__(self, path: str | os.PathLike, spec: PianorollSpec = LPD5_SPEC, *,
-                 chunk_size: int = DEFAULT_CHUNK_SIZE):  # fmt: skip
+    def __init__(
+        self, path: str | os.PathLike, spec: PianorollSpec = LPD5_SPEC, *, chunk_size: int = DEFAULT_CHUNK_SIZE
+    ):
         self.path = os.fspath(path)
         self.spec = spec
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
@@ -305,7 +310,7 @@ class LPD5Stream:
                 time = chunk[1]
             coords = np.stack([time, chunk[-2], chunk[-1]], axis=1).astype(np.int32)
             bounds = [0, *(np.flatnonzero(np.diff(piece)) + 1).tolist(), len(piece)]
-            for start, stop in zip(bounds[:-1], bounds[1:]):
+            for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
                 index = int(piece[start])
                 if index != current:
                     if current >= 0:

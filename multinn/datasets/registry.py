@@ -7,8 +7,9 @@ import hashlib
 import json
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from multinn.data.pianoroll_dataset import CACHE_FORMAT, PianorollDataset
 from multinn.data.pianoroll_spec import PianorollSpec
@@ -82,7 +83,7 @@ register_dataset(
             "jsb-chorales-quarter.json",
             407200,
             "2db9329f1881a1d3f49703ec556bf1d6f84b4f6c1d702c156536e93cf31e1c91",
-        ),  # fmt: skip
+        ),
     )
 )
 register_dataset(
@@ -96,7 +97,7 @@ register_dataset(
             "Jsb16thSeparated.json",
             1666444,
             "79294cc374f9252e95ef4b703161524c1c53dc1f712c236f00f1c1f5d54af5a7",
-        ),  # fmt: skip
+        ),
     )
 )
 register_dataset(

@@ -9,7 +9,6 @@ import numpy as np
 from keras import ops
 
 from multinn.backend import fold_seed
-
 from multinn.generators.rnn_estimator import RNNEstimator, check_units
 from multinn.layers.nade_layer import NADELayer
 

@@ -214,9 +214,15 @@ class RBMLayer(keras.layers.Layer):
         return ops.fori_loop(0, steps, step, ops.cast(v, self.compute_dtype))
 
     def sample(
-        self, visible_bias=None, hidden_bias=None, batch_size: int | None = None, steps: int = 25, initial=None,
-        temperature=1.0, seed=None,
-    ):  # fmt: skip
+        self,
+        visible_bias=None,
+        hidden_bias=None,
+        batch_size: int | None = None,
+        steps: int = 25,
+        initial=None,
+        temperature=1.0,
+        seed=None,
+    ):
         """Samples frames with a Gibbs chain; traceable in a compiled function (a model's step, `jax.jit`).
 
         The chain starts at `initial`, or at independent `Bernoulli(sigmoid(b))` frames, and runs
@@ -247,8 +253,9 @@ class RBMLayer(keras.layers.Layer):
             bias = self._bias(self.visible_bias, visible_bias)
             probs = ops.broadcast_to(ops.sigmoid(bias), (batch, self.num_visible))
             initial = self._bernoulli(probs, self.seed_generator.next() if seed is None else seed, 0)
-        return self.gibbs(initial, steps, visible_bias=visible_bias, hidden_bias=hidden_bias, temperature=temperature,
-                          seed=chain_seed)  # fmt: skip
+        return self.gibbs(
+            initial, steps, visible_bias=visible_bias, hidden_bias=hidden_bias, temperature=temperature, seed=chain_seed
+        )
 
     # Training.
 

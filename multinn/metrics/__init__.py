@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 
-from multinn.metrics.musical import __all__ as _musical_all
 from multinn.metrics.musical import (
     METRIC_INFO,
     SCALES,
@@ -26,6 +25,7 @@ from multinn.metrics.musical import (
     used_pitch_classes,
     used_pitches,
 )
+from multinn.metrics.musical import __all__ as _musical_all
 
 _LAZY = {
     "FrameMetrics": "multinn.metrics.frame_metrics",

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Union
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -53,7 +53,7 @@ __all__ = [
     "used_pitches",
 ]
 
-RollLike = Union[np.ndarray, Sequence[np.ndarray]]
+RollLike = np.ndarray | Sequence[np.ndarray]
 """A piano-roll array, or a sequence of pieces (see the module docstring)."""
 
 METRIC_INFO: dict[str, tuple[str, str]] = {
@@ -189,7 +189,7 @@ def _pooled(rolls: _Rolls, stats: Callable[[np.ndarray], tuple[np.ndarray, ...]]
     total: tuple[np.ndarray, ...] | None = None
     for chunk in rolls.chunks():
         part = stats(chunk)
-        total = part if total is None else tuple(a + b for a, b in zip(total, part))
+        total = part if total is None else tuple(a + b for a, b in zip(total, part, strict=True))
     assert total is not None  # chunks() yields at least one chunk
     return total
 
@@ -722,14 +722,35 @@ def musical_metrics(
         onsets = _onsets(x)
         drums = _drum_stats(onsets, drum_mask) if drum_mask is not None else (np.zeros(x.shape[-1]),) * 2
         return (
-            bar["empty"], bar["bars"], bar["pitches"], bar["nonempty"], bar["classes"],
-            *_qualified_stats(x, onsets, min_length), *_polyphonic_stats(x, 2),
-            *_in_scale_stats(x, lowest_pitch, None, scale), *drums,
+            bar["empty"],
+            bar["bars"],
+            bar["pitches"],
+            bar["nonempty"],
+            bar["classes"],
+            *_qualified_stats(x, onsets, min_length),
+            *_polyphonic_stats(x, 2),
+            *_in_scale_stats(x, lowest_pitch, None, scale),
+            *drums,
             *_tonal_stats(_fold_octaves(counts, lowest_pitch)),
-        )  # fmt: skip
+        )
 
-    (empty, bars, pitches, nonempty, classes, qualified, notes, poly, steps, in_scale, cells, on_grid, onsets,
-     td_sum, td_count) = _pooled(rolls, stats)  # fmt: skip
+    (
+        empty,
+        bars,
+        pitches,
+        nonempty,
+        classes,
+        qualified,
+        notes,
+        poly,
+        steps,
+        in_scale,
+        cells,
+        on_grid,
+        onsets,
+        td_sum,
+        td_count,
+    ) = _pooled(rolls, stats)
     pitched = ~is_drum
     nan_unless = lambda keep, values: np.where(keep, values, np.nan)  # noqa: E731
     tonal = _ratio(td_sum, td_count)

@@ -9,7 +9,8 @@ NumPy; `evaluate_samples` also generates (and imports TensorFlow).
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -133,6 +134,7 @@ def evaluate_samples(
         chunks.append(model.generate(steps, batch_size=count, temperature=temperature, seed=chunk_seed))
     samples = np.concatenate(chunks)
     report = compare_metrics(samples, data, spec)
-    report.update(num_samples=int(num_samples), num_steps=steps, temperature=float(temperature), seed=seed,
-                  data_pieces=len(data))  # fmt: skip
+    report.update(
+        num_samples=int(num_samples), num_steps=steps, temperature=float(temperature), seed=seed, data_pieces=len(data)
+    )
     return report

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 from keras import ops
@@ -68,7 +68,7 @@ class FeedbackModule(keras.layers.Layer):
         if self.kind == "dense":
             return self(inputs), states
         x, new_states = inputs, []
-        for lstm, state in zip(self.stack, states):
+        for lstm, state in zip(self.stack, states, strict=True):
             x, state = lstm.cell(x, state)
             new_states.append(list(state))
         return x, new_states

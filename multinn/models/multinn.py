@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping, NamedTuple, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -28,7 +29,7 @@ FLOAT32_LAYERS = (NADELayer, RBMLayer, DBNEncoder)
 """Layers that compute in float32 under any dtype policy: the estimators (likelihoods, losses) and DBN encoders."""
 
 
-def make_generate_function(model: "MultINN", batch_size: int, total: int, primer_steps: int, jit_compile: bool):
+def make_generate_function(model: MultINN, batch_size: int, total: int, primer_steps: int, jit_compile: bool):
     """The compiled generation loop of `model` for one batch size, length and primer length
     (keras-hub's `make_generate_function`): `fn(primer, clamp, clamp_mask, temperature, seed)`,
     compiled by `multinn.backend.compile_function` (a `tf.function`, XLA with `jit_compile`, on
@@ -617,8 +618,9 @@ class MultINN(keras.Model):
         primer_padded[:, : primer_arr.shape[1]] = primer_arr
         key = (batch_size, total, primer_arr.shape[1], bool(jit_compile))
         if key not in self._generate_functions:
-            self._generate_functions[key] = make_generate_function(self, batch_size, total, primer_arr.shape[1],
-                                                                   bool(jit_compile))  # fmt: skip
+            self._generate_functions[key] = make_generate_function(
+                self, batch_size, total, primer_arr.shape[1], bool(jit_compile)
+            )
         # One draw of the first estimator's SeedGenerator seeds every random stream of the call.
         seed_tensor = self.generators[0].estimators[0].seed_generator.next()
         out = self._generate_functions[key](
@@ -626,8 +628,9 @@ class MultINN(keras.Model):
         )
         return ops.convert_to_numpy(out) > 0.5
 
-    def _generate_loop(self, primer, clamp, clamp_mask, temperature, seed, batch_size: int, total: int,
-                       primer_steps: int):  # fmt: skip
+    def _generate_loop(
+        self, primer, clamp, clamp_mask, temperature, seed, batch_size: int, total: int, primer_steps: int
+    ):
         """All `total` steps of generation in one `keras.ops.fori_loop`: `[B, total, P, K]` float32.
 
         `primer` and `clamp` are `[B, total, P, K]` (the primer's steps first, then zeros);

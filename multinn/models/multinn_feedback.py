@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 from keras import ops
 
 from multinn.backend import fold_seed
-
 from multinn.generators.rnn_estimator import check_units
 from multinn.models.feedback_module import FeedbackModule
 from multinn.models.multinn import shift_right
@@ -45,7 +44,7 @@ class MultINNFeedback(MultINNJamming):
         feedback = self.feedback(ops.concatenate(codes, axis=-1), training=training)
         return [
             gen.rnn_outputs(ops.concatenate([code, feedback], axis=-1), training=training)
-            for gen, code in zip(self.track_generators, codes)
+            for gen, code in zip(self.track_generators, codes, strict=True)
         ]
 
     def _initial_states(self, batch_size):

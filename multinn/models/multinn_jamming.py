@@ -6,7 +6,6 @@ import keras
 from keras import ops
 
 from multinn.backend import fold_seed
-
 from multinn.models.multinn import MultINN, shift_right
 
 
@@ -47,7 +46,7 @@ class MultINNJamming(MultINN):
     def _rnn_outputs(self, pianoroll, training):
         return [
             gen.rnn_outputs(shift_right(codes), training=training)
-            for gen, codes in zip(self.track_generators, self._track_codes(pianoroll))
+            for gen, codes in zip(self.track_generators, self._track_codes(pianoroll), strict=True)
         ]
 
     def _initial_states(self, batch_size):
@@ -55,8 +54,9 @@ class MultINNJamming(MultINN):
 
     def _sample_step(self, previous, states, temperature, seed=None):
         units, new_states = [], []
-        for k, (gen, codes, state) in enumerate(zip(self.track_generators, self._track_codes(previous), states,
-                                                    strict=True)):  # fmt: skip
+        for k, (gen, codes, state) in enumerate(
+            zip(self.track_generators, self._track_codes(previous), states, strict=True)
+        ):
             outputs, state = gen.step(codes, state)
             units.append(gen.sample_frame(outputs, temperature, seed=None if seed is None else fold_seed(seed, k)))
             new_states.append(state)

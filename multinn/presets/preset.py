@@ -103,8 +103,10 @@ def _repair_hint(directory: str | os.PathLike, sealed: bool = True) -> str:
 
 # ---------------------------------------------------------------------------------- manifest
 def _manifest_entries(directory: Path) -> dict:
-    return {name: {"sha256": sha256_file(directory / name), "size": (directory / name).stat().st_size}
-            for name in PRESET_FILES}  # fmt: skip
+    return {
+        name: {"sha256": sha256_file(directory / name), "size": (directory / name).stat().st_size}
+        for name in PRESET_FILES
+    }
 
 
 def _write_manifest(directory: Path) -> dict:

@@ -45,9 +45,13 @@ def download(url: str, filename: str, sha256: str, subdir: str = "downloads") ->
 
         try:
             fetched = keras.utils.get_file(
-                fname=filename, origin=url, file_hash=sha256, hash_algorithm="sha256",
-                cache_dir=str(staging), cache_subdir=".",
-            )  # fmt: skip
+                fname=filename,
+                origin=url,
+                file_hash=sha256,
+                hash_algorithm="sha256",
+                cache_dir=str(staging),
+                cache_subdir=".",
+            )
         except ValueError as exc:
             if "hash" not in str(exc):
                 raise DatasetError(f"cannot download {filename} from {url}: {exc}") from None

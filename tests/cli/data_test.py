@@ -77,9 +77,26 @@ def test_prepare_lpd5_shards_then_train_and_evaluate(tmp_path):
 
     out = tmp_path / "run"
     trained = invoke(
-        "train", "--data", "shards", "--data-file", shards, "--rnn-units", "4", "--num-hidden", "4",
-        "--batch-size", "8", "--crop-beats", "4", "--epochs", "1", "--sample-every", "0", "--out", out,
-    )  # fmt: skip
+        "train",
+        "--data",
+        "shards",
+        "--data-file",
+        shards,
+        "--rnn-units",
+        "4",
+        "--num-hidden",
+        "4",
+        "--batch-size",
+        "8",
+        "--crop-beats",
+        "4",
+        "--epochs",
+        "1",
+        "--sample-every",
+        "0",
+        "--out",
+        out,
+    )
     assert trained.exit_code == 0, trained.output
     assert "shards: 16 train / 2 valid pieces" in trained.stderr
     state = json.loads((out / "state.json").read_text())

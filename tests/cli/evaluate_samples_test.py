@@ -26,8 +26,14 @@ def test_compare_metrics_of_the_data_with_itself_has_no_gap(bach_satb_path):
     test = datasets.load("bach-satb", split="test", path=bach_satb_path).subset(range(6))
     report = compare_metrics(list(test), test, test.spec)
     assert list(report["tracks"]) == ["Soprano", "Alto", "Tenor", "Bass"]
-    assert set(report["tonal_distance"]) == {"Soprano/Alto", "Soprano/Tenor", "Soprano/Bass", "Alto/Tenor",
-                                             "Alto/Bass", "Tenor/Bass"}  # fmt: skip
+    assert set(report["tonal_distance"]) == {
+        "Soprano/Alto",
+        "Soprano/Tenor",
+        "Soprano/Bass",
+        "Alto/Tenor",
+        "Alto/Bass",
+        "Tenor/Bass",
+    }
     expected = musical_metrics(list(test), test.spec)
     for k, rows in enumerate(report["tracks"].values()):
         assert "drum_pattern_rate" not in rows  # not defined for pitched voices
@@ -70,9 +76,26 @@ def test_evaluate_samples_python(bach_satb_path):
 
 
 def test_evaluate_samples_cli(bach_satb_path, tmp_path):
-    result = invoke("evaluate", "--preset", PRESET, "--data", "bach-satb", "--data-file", bach_satb_path,
-                    "--split", "test", "--max-pieces", "6", "--samples", "2", "--steps", "64", "--no-nll",
-                    "--json", tmp_path / "m.json")  # fmt: skip
+    result = invoke(
+        "evaluate",
+        "--preset",
+        PRESET,
+        "--data",
+        "bach-satb",
+        "--data-file",
+        bach_satb_path,
+        "--split",
+        "test",
+        "--max-pieces",
+        "6",
+        "--samples",
+        "2",
+        "--steps",
+        "64",
+        "--no-nll",
+        "--json",
+        tmp_path / "m.json",
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "m.json").read_text())
     assert "nll" not in report and report["pieces"] == 6

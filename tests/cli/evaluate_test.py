@@ -10,8 +10,19 @@ JSB_PRESET = "jsb-chorales-rnn-nade"
 
 def test_evaluate_reproduces_the_recorded_test_nll(jsb_quarter_path, tmp_path):
     recorded = read_metadata(get_preset_info(JSB_PRESET).local_dir())["metrics"]["test"]["nll"]
-    result = invoke("evaluate", "--preset", JSB_PRESET, "--data", "jsb-chorales", "--data-file", jsb_quarter_path,
-                    "--split", "test", "--json", tmp_path / "report.json")  # fmt: skip
+    result = invoke(
+        "evaluate",
+        "--preset",
+        JSB_PRESET,
+        "--data",
+        "jsb-chorales",
+        "--data-file",
+        jsb_quarter_path,
+        "--split",
+        "test",
+        "--json",
+        tmp_path / "report.json",
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["nll"] == pytest.approx(recorded, abs=0.01)
@@ -26,8 +37,19 @@ def test_evaluate_reproduces_the_recorded_test_nll(jsb_quarter_path, tmp_path):
 
 
 def test_evaluate_a_four_track_preset_per_track(bach_satb_path):
-    result = invoke("evaluate", "--preset", "bach-satb-joint", "--data", "bach-satb", "--data-file", bach_satb_path,
-                    "--split", "valid", "--max-pieces", "4")  # fmt: skip
+    result = invoke(
+        "evaluate",
+        "--preset",
+        "bach-satb-joint",
+        "--data",
+        "bach-satb",
+        "--data-file",
+        bach_satb_path,
+        "--split",
+        "valid",
+        "--max-pieces",
+        "4",
+    )
     assert result.exit_code == 0, result.output
     for track in ("Soprano", "Alto", "Tenor", "Bass"):
         assert f"NLL {track}" in result.stdout

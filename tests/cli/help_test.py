@@ -1,14 +1,26 @@
 import subprocess
 import sys
 
-from multinn.cli import main
 from multinn.choices import MODES as MODE_NAMES
+from multinn.cli import main
 from multinn.models import MODES
 from tests.cli.conftest import invoke
 
-COMMANDS = [["sample"], ["train"], ["evaluate"], ["presets"], ["presets", "list"], ["presets", "info"],
-            ["presets", "download"], ["presets", "verify"], ["presets", "seal"], ["data"], ["data", "prepare"],
-            ["data", "info"], ["render"]]  # fmt: skip
+COMMANDS = [
+    ["sample"],
+    ["train"],
+    ["evaluate"],
+    ["presets"],
+    ["presets", "list"],
+    ["presets", "info"],
+    ["presets", "download"],
+    ["presets", "verify"],
+    ["presets", "seal"],
+    ["data"],
+    ["data", "prepare"],
+    ["data", "info"],
+    ["render"],
+]
 
 
 def test_subcommand_help_and_presets_list_do_not_import_tensorflow():

@@ -22,9 +22,12 @@ QUARTET = [
 def write_quartet(path, parts=QUARTET, names=True, tempo=72, time_signature=(3, 4)):
     """A type-1 file as notation programs write it: a conductor track, then one track per part."""
     midi = mido.MidiFile(type=1, ticks_per_beat=480)
-    conductor = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo)),
-                                mido.MetaMessage("time_signature", numerator=time_signature[0],
-                                                 denominator=time_signature[1])])  # fmt: skip
+    conductor = mido.MidiTrack(
+        [
+            mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo)),
+            mido.MetaMessage("time_signature", numerator=time_signature[0], denominator=time_signature[1]),
+        ]
+    )
     midi.tracks.append(conductor)
     for channel, (name, program, pitches) in enumerate(parts):
         track = mido.MidiTrack([mido.MetaMessage("track_name", name=name)] if names else [])
@@ -68,8 +71,21 @@ def test_map_fold_and_allow_drop(tmp_path):
     spec = load_pretrained(DEFAULT_PRESET).spec
     quartet = write_quartet(tmp_path / "quartet.mid")
     # --map moves the viola to the alto; the others fill the free voices by pitch order
-    result = invoke("sample", "--primer", quartet, "--map", "Viola=Alto", "--steps", "4", "--seed", "0",
-                    "--out-of-range", "fold", "--out", tmp_path / "m.mid")  # fmt: skip
+    result = invoke(
+        "sample",
+        "--primer",
+        quartet,
+        "--map",
+        "Viola=Alto",
+        "--steps",
+        "4",
+        "--seed",
+        "0",
+        "--out-of-range",
+        "fold",
+        "--out",
+        tmp_path / "m.mid",
+    )
     assert result.exit_code == 0, result.output
     assert "48 of 48 notes kept" in result.stderr  # the cello's G1s folded to G2
     roll = read_midi(tmp_path / "m.mid", spec)
@@ -120,7 +136,18 @@ def test_data_prepare_shows_where_the_parts_went_and_takes_map(tmp_path):
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert any("Soprano" in line and "pitch order" in line and " 3 " in line for line in lines), result.stdout
-    mapped = invoke("data", "prepare", folder, "--spec", "bach-satb", "--map", "Cello=Tenor", "--map", "Viola=Bass",
-                    "--out", tmp_path / "out")  # fmt: skip
+    mapped = invoke(
+        "data",
+        "prepare",
+        folder,
+        "--spec",
+        "bach-satb",
+        "--map",
+        "Cello=Tenor",
+        "--map",
+        "Viola=Bass",
+        "--out",
+        tmp_path / "out",
+    )
     assert mapped.exit_code == 0, mapped.output
     assert any(line.lstrip("│ ").startswith("Tenor") and "mapping" in line for line in mapped.stdout.splitlines())

@@ -134,101 +134,200 @@ def _entry(name, **values):
 # Each kind: (id, apply(directory, made), regex the one error line must match after "Error: ").
 KINDS = [
     # the weights file
-    ("weights-truncated-to-half", lambda d, _: truncate(d / WEIGHTS, (d / WEIGHTS).stat().st_size // 2),
-     rf"p/{WEIGHTS}: {SIZE}{RESEAL}"),
+    (
+        "weights-truncated-to-half",
+        lambda d, _: truncate(d / WEIGHTS, (d / WEIGHTS).stat().st_size // 2),
+        rf"p/{WEIGHTS}: {SIZE}{RESEAL}",
+    ),
     ("weights-truncated-to-header", lambda d, _: truncate(d / WEIGHTS, 512), rf"p/{WEIGHTS}: 512 bytes, but the "),
-    ("weights-truncated-by-one-byte", lambda d, _: truncate(d / WEIGHTS, (d / WEIGHTS).stat().st_size - 1),
-     rf"p/{WEIGHTS}: {SIZE}"),
+    (
+        "weights-truncated-by-one-byte",
+        lambda d, _: truncate(d / WEIGHTS, (d / WEIGHTS).stat().st_size - 1),
+        rf"p/{WEIGHTS}: {SIZE}",
+    ),
     ("weights-empty", lambda d, _: (d / WEIGHTS).write_bytes(b""), rf"p/{WEIGHTS}: 0 bytes, but the "),
     ("weights-flipped-signature", lambda d, _: flip(d / WEIGHTS, range(8)), rf"p/{WEIGHTS}: {re.escape(DIGEST)}"),
-    ("weights-30-random-flips",
-     lambda d, _: flip(d / WEIGHTS, np.random.default_rng(0).choice((d / WEIGHTS).stat().st_size, 30, replace=False)),
-     rf"p/{WEIGHTS}: {re.escape(DIGEST)}"),
+    (
+        "weights-30-random-flips",
+        lambda d, _: flip(
+            d / WEIGHTS, np.random.default_rng(0).choice((d / WEIGHTS).stat().st_size, 30, replace=False)
+        ),
+        rf"p/{WEIGHTS}: {re.escape(DIGEST)}",
+    ),
     ("weights-100-flips-in-data", _flip_in_data, rf"p/{WEIGHTS}: {re.escape(DIGEST)}"),
-    ("weights-nan-in-data-resealed", resealed(_nan_in_data),
-     rf"p/{WEIGHTS}: weight lstm_0/lstm_cell/kernel holds 2 non-finite values \(NaN or inf\): the file is damaged"),
-    ("weights-garbage", _garbage,
-     rf"p/{WEIGHTS}: {re.escape(DIGEST)}"),
-    ("weights-garbage-resealed", resealed(lambda d, _: (d / WEIGHTS).write_bytes(b"\x89HDF\r\n\x1a\n" + b"x" * 900)),
-     rf"p/{WEIGHTS}: not a readable HDF5 weights file \("),
-    ("weights-of-another-preset", _weights_of("wider"),
-     rf"p/{WEIGHTS}: {SIZE}"),
-    ("weights-of-another-preset-resealed", resealed(_weights_of("wider")),
-     rf"p/{WEIGHTS}: weight lstm_0/lstm_cell/kernel has shape \(8, 28\), but the model .*p/{CONFIG} describes needs "
-     r"\(8, 24\)"),
-    ("weights-of-another-spec-resealed", resealed(_weights_of("faster")),
-     rf"p/{WEIGHTS}: the weights were written for another spec than .*p/{CONFIG} \(steps_per_beat: 4 in the weights, "
-     r"2 in the config\)"),
-    ("weights-without-record-resealed", resealed(_strip_record),
-     rf"p/{WEIGHTS}: does not record the model class and spec it was written for \(written by an earlier multinn\); "
-     r"if its files are intact and trusted, seal it with `multinn presets seal .*p`$"),
-    ("weights-group-deleted-resealed", resealed(_delete_group),
-     rf"p/{WEIGHTS}: its weight arrays do not fit the model .*p/{CONFIG} describes \(the file holds 9 arrays, the "
-     r"model has 11 weights; shapes only in the file: none; only in the model: \(6, 8\), \(8,\)\)"),
+    (
+        "weights-nan-in-data-resealed",
+        resealed(_nan_in_data),
+        rf"p/{WEIGHTS}: weight lstm_0/lstm_cell/kernel holds 2 non-finite values \(NaN or inf\): the file is damaged",
+    ),
+    ("weights-garbage", _garbage, rf"p/{WEIGHTS}: {re.escape(DIGEST)}"),
+    (
+        "weights-garbage-resealed",
+        resealed(lambda d, _: (d / WEIGHTS).write_bytes(b"\x89HDF\r\n\x1a\n" + b"x" * 900)),
+        rf"p/{WEIGHTS}: not a readable HDF5 weights file \(",
+    ),
+    ("weights-of-another-preset", _weights_of("wider"), rf"p/{WEIGHTS}: {SIZE}"),
+    (
+        "weights-of-another-preset-resealed",
+        resealed(_weights_of("wider")),
+        rf"p/{WEIGHTS}: weight lstm_0/lstm_cell/kernel has shape \(8, 28\), but the model .*p/{CONFIG} describes needs "
+        r"\(8, 24\)",
+    ),
+    (
+        "weights-of-another-spec-resealed",
+        resealed(_weights_of("faster")),
+        rf"p/{WEIGHTS}: the weights were written for another spec than .*p/{CONFIG} "
+        r"\(steps_per_beat: 4 in the weights, "
+        r"2 in the config\)",
+    ),
+    (
+        "weights-without-record-resealed",
+        resealed(_strip_record),
+        rf"p/{WEIGHTS}: does not record the model class and spec it was written for \(written by an earlier multinn\); "
+        r"if its files are intact and trusted, seal it with `multinn presets seal .*p`$",
+    ),
+    (
+        "weights-group-deleted-resealed",
+        resealed(_delete_group),
+        rf"p/{WEIGHTS}: its weight arrays do not fit the model .*p/{CONFIG} describes \(the file holds 9 arrays, the "
+        r"model has 11 weights; shapes only in the file: none; only in the model: \(6, 8\), \(8,\)\)",
+    ),
     # config.json
     ("config-invalid-json", lambda d, _: (d / CONFIG).write_text("{not json"), rf"p/{CONFIG}: {SIZE}"),
-    ("config-invalid-json-resealed", resealed(lambda d, _: (d / CONFIG).write_text("{not json")),
-     rf"p/{CONFIG}: not valid JSON \(Expecting property name enclosed in double quotes: line 1 column 2 \(char 1\)\)$"),
-    ("config-empty-resealed", resealed(lambda d, _: (d / CONFIG).write_text("")),
-     rf"p/{CONFIG}: not valid JSON \(Expecting value"),
-    ("config-not-an-object-resealed", resealed(lambda d, _: (d / CONFIG).write_text("[1, 2]")),
-     rf"p/{CONFIG}: expected a JSON object, got list$"),
-    ("config-without-class-name-resealed", resealed(lambda d, _: edit_json(d / CONFIG, lambda c: c.pop("class_name"))),
-     rf"p/{CONFIG}: not a serialised Keras model \(needs 'class_name' and 'config'\)$"),
-    ("config-of-another-multinn-class-resealed",
-     resealed(lambda d, _: edit_json(d / CONFIG, lambda c: c.update(class_name="MultINNJamming"))),
-     rf"p/{WEIGHTS}: the weights were written for a MultINNJoint, but .*p/{CONFIG} describes a MultINNJamming"),
-    ("config-of-an-unknown-class", lambda d, _: edit_json(d / CONFIG, lambda c: c.update(class_name="NoSuchModel")),
-     rf"p/{CONFIG}: {SIZE}"),
-    ("config-of-an-unknown-class-resealed",
-     resealed(lambda d, _: edit_json(d / CONFIG, lambda c: c.update(class_name="NoSuchModel"))),
-     rf"p/{WEIGHTS}: the weights were written for a MultINNJoint, but .*p/{CONFIG} describes a NoSuchModel"),
-    ("config-other-sizes-resealed", resealed(_config(lambda c: c["config"].update(rnn_units=[7]))),
-     rf"p/{WEIGHTS}: weight lstm_0/lstm_cell/kernel has shape \(8, 24\), but the model .*p/{CONFIG} describes needs "
-     r"\(8, 28\)"),
+    (
+        "config-invalid-json-resealed",
+        resealed(lambda d, _: (d / CONFIG).write_text("{not json")),
+        rf"p/{CONFIG}: not valid JSON "
+        r"\(Expecting property name enclosed in double quotes: line 1 column 2 \(char 1\)\)$",
+    ),
+    (
+        "config-empty-resealed",
+        resealed(lambda d, _: (d / CONFIG).write_text("")),
+        rf"p/{CONFIG}: not valid JSON \(Expecting value",
+    ),
+    (
+        "config-not-an-object-resealed",
+        resealed(lambda d, _: (d / CONFIG).write_text("[1, 2]")),
+        rf"p/{CONFIG}: expected a JSON object, got list$",
+    ),
+    (
+        "config-without-class-name-resealed",
+        resealed(lambda d, _: edit_json(d / CONFIG, lambda c: c.pop("class_name"))),
+        rf"p/{CONFIG}: not a serialised Keras model \(needs 'class_name' and 'config'\)$",
+    ),
+    (
+        "config-of-another-multinn-class-resealed",
+        resealed(lambda d, _: edit_json(d / CONFIG, lambda c: c.update(class_name="MultINNJamming"))),
+        rf"p/{WEIGHTS}: the weights were written for a MultINNJoint, but .*p/{CONFIG} describes a MultINNJamming",
+    ),
+    (
+        "config-of-an-unknown-class",
+        lambda d, _: edit_json(d / CONFIG, lambda c: c.update(class_name="NoSuchModel")),
+        rf"p/{CONFIG}: {SIZE}",
+    ),
+    (
+        "config-of-an-unknown-class-resealed",
+        resealed(lambda d, _: edit_json(d / CONFIG, lambda c: c.update(class_name="NoSuchModel"))),
+        rf"p/{WEIGHTS}: the weights were written for a MultINNJoint, but .*p/{CONFIG} describes a NoSuchModel",
+    ),
+    (
+        "config-other-sizes-resealed",
+        resealed(_config(lambda c: c["config"].update(rnn_units=[7]))),
+        rf"p/{WEIGHTS}: weight lstm_0/lstm_cell/kernel has shape \(8, 24\), but the model .*p/{CONFIG} describes needs "
+        r"\(8, 28\)",
+    ),
     ("config-steps-per-beat", _spec(lambda s: s.update(steps_per_beat=4)), rf"p/{CONFIG}: {re.escape(DIGEST)}"),
-    ("config-steps-per-beat-resealed", resealed(_spec(lambda s: s.update(steps_per_beat=4))),
-     rf"p/{WEIGHTS}: the weights were written for another spec than .*p/{CONFIG} \(steps_per_beat: 2 in the weights, "
-     r"4 in the config\)"),
-    ("config-pitch-range-resealed", resealed(_spec(lambda s: s.update(lowest_pitch=59, highest_pitch=62))),
-     r"\(lowest_pitch: 60 in the weights, 59 in the config; highest_pitch: 63 in the weights, 62 in the config\)"),
-    ("config-track-names-resealed", resealed(_spec(lambda s: s["tracks"][1].update(name="Cello"))),
-     r"another spec than .* \(tracks: \[\{'name': 'Lead', .*\{'name': 'Bass', .* in the weights, .*'Cello'.* in the "
-     r"config\)"),
-    ("config-spec-removed-resealed", resealed(lambda d, _: edit_json(d / CONFIG, lambda c: c["config"].pop("spec"))),
-     rf"p/{CONFIG}: the model config has no 'spec'$"),
+    (
+        "config-steps-per-beat-resealed",
+        resealed(_spec(lambda s: s.update(steps_per_beat=4))),
+        rf"p/{WEIGHTS}: the weights were written for another spec than .*p/{CONFIG} "
+        r"\(steps_per_beat: 2 in the weights, "
+        r"4 in the config\)",
+    ),
+    (
+        "config-pitch-range-resealed",
+        resealed(_spec(lambda s: s.update(lowest_pitch=59, highest_pitch=62))),
+        r"\(lowest_pitch: 60 in the weights, 59 in the config; highest_pitch: 63 in the weights, 62 in the config\)",
+    ),
+    (
+        "config-track-names-resealed",
+        resealed(_spec(lambda s: s["tracks"][1].update(name="Cello"))),
+        r"another spec than .* \(tracks: \[\{'name': 'Lead', .*\{'name': 'Bass', .* in the weights, .*'Cello'.* in the "
+        r"config\)",
+    ),
+    (
+        "config-spec-removed-resealed",
+        resealed(lambda d, _: edit_json(d / CONFIG, lambda c: c["config"].pop("spec"))),
+        rf"p/{CONFIG}: the model config has no 'spec'$",
+    ),
     # metadata.json
-    ("metadata-changed", lambda d, _: edit_json(d / METADATA, lambda m: m.update(dataset="toy!")),
-     rf"p/{METADATA}: {SIZE}"),
-    ("metadata-invalid-json-resealed", resealed(lambda d, _: (d / METADATA).write_text("not json")),
-     rf"p/{METADATA}: not valid JSON"),
+    (
+        "metadata-changed",
+        lambda d, _: edit_json(d / METADATA, lambda m: m.update(dataset="toy!")),
+        rf"p/{METADATA}: {SIZE}",
+    ),
+    (
+        "metadata-invalid-json-resealed",
+        resealed(lambda d, _: (d / METADATA).write_text("not json")),
+        rf"p/{METADATA}: not valid JSON",
+    ),
     # missing files
     ("config-missing", lambda d, _: (d / CONFIG).unlink(), r"p: not a complete preset, missing config.json$"),
     ("weights-missing", lambda d, _: (d / WEIGHTS).unlink(), r"p: not a complete preset, missing model.weights.h5$"),
     ("metadata-missing", lambda d, _: (d / METADATA).unlink(), r"p: not a complete preset, missing metadata.json$"),
     # manifest.json
-    ("manifest-missing", lambda d, _: (d / MANIFEST_FILE).unlink(),
-     r"p: the preset has no manifest.json \(it was written by an earlier multinn, or its writing was interrupted\), "
-     r"so its files cannot be verified; if its files are intact and trusted, seal it with `multinn presets seal .*p`$"),
-    ("manifest-invalid-json", lambda d, _: (d / MANIFEST_FILE).write_text('{"format": 1,'),
-     rf"p/{MANIFEST_FILE}: not valid JSON \(.*\){RESEAL}"),
-    ("manifest-not-an-object", lambda d, _: (d / MANIFEST_FILE).write_text("[]"),
-     rf"p/{MANIFEST_FILE}: expected a JSON object, got list{RESEAL}"),
-    ("manifest-without-files", lambda d, _: (d / MANIFEST_FILE).write_text('{"format": 1}'),
-     rf"p/{MANIFEST_FILE}: expected an object with 'format' and 'files'"),
-    ("manifest-unknown-format", _manifest(lambda m: m.update(format=2)),
-     rf"p/{MANIFEST_FILE}: unsupported format 2 \(this multinn reads format 1; a newer multinn may read it\)"),
+    (
+        "manifest-missing",
+        lambda d, _: (d / MANIFEST_FILE).unlink(),
+        r"p: the preset has no manifest.json \(it was written by an earlier multinn, or its writing was interrupted\), "
+        r"so its files cannot be verified; if its files are intact and trusted, seal it with "
+        r"`multinn presets seal .*p`$",
+    ),
+    (
+        "manifest-invalid-json",
+        lambda d, _: (d / MANIFEST_FILE).write_text('{"format": 1,'),
+        rf"p/{MANIFEST_FILE}: not valid JSON \(.*\){RESEAL}",
+    ),
+    (
+        "manifest-not-an-object",
+        lambda d, _: (d / MANIFEST_FILE).write_text("[]"),
+        rf"p/{MANIFEST_FILE}: expected a JSON object, got list{RESEAL}",
+    ),
+    (
+        "manifest-without-files",
+        lambda d, _: (d / MANIFEST_FILE).write_text('{"format": 1}'),
+        rf"p/{MANIFEST_FILE}: expected an object with 'format' and 'files'",
+    ),
+    (
+        "manifest-unknown-format",
+        _manifest(lambda m: m.update(format=2)),
+        rf"p/{MANIFEST_FILE}: unsupported format 2 \(this multinn reads format 1; a newer multinn may read it\)",
+    ),
     ("manifest-digest-altered", _entry(CONFIG, sha256="0" * 64), rf"p/{CONFIG}: {re.escape(DIGEST)}"),
-    ("manifest-size-altered", _entry(WEIGHTS, size=12), rf"p/{WEIGHTS}: \d+ bytes, but the preset's manifest.json "
-     r"records 12"),
-    ("manifest-malformed-entry", _entry(METADATA, sha256="not a digest"),
-     rf"p/{MANIFEST_FILE}: the entry of {METADATA} needs 'sha256' \(64 lowercase hex digits\) and 'size' \(bytes\)"),
-    ("manifest-lists-an-extra-file", _manifest(lambda m: m["files"].update({"notes.txt": m["files"][CONFIG]})),
-     rf"p/{MANIFEST_FILE}: lists 'notes.txt', which is not a preset file \(config.json, model.weights.h5, "
-     r"metadata.json\)"),
-    ("manifest-omits-a-file", _manifest(lambda m: m["files"].pop(METADATA)), rf"p/{MANIFEST_FILE}: does not list "
-     rf"{METADATA}{RESEAL}"),
-]  # fmt: skip
+    (
+        "manifest-size-altered",
+        _entry(WEIGHTS, size=12),
+        rf"p/{WEIGHTS}: \d+ bytes, but the preset's manifest.json "
+        r"records 12",
+    ),
+    (
+        "manifest-malformed-entry",
+        _entry(METADATA, sha256="not a digest"),
+        rf"p/{MANIFEST_FILE}: the entry of {METADATA} needs 'sha256' \(64 lowercase hex digits\) and 'size' \(bytes\)",
+    ),
+    (
+        "manifest-lists-an-extra-file",
+        _manifest(lambda m: m["files"].update({"notes.txt": m["files"][CONFIG]})),
+        rf"p/{MANIFEST_FILE}: lists 'notes.txt', which is not a preset file \(config.json, model.weights.h5, "
+        r"metadata.json\)",
+    ),
+    (
+        "manifest-omits-a-file",
+        _manifest(lambda m: m["files"].pop(METADATA)),
+        rf"p/{MANIFEST_FILE}: does not list "
+        rf"{METADATA}{RESEAL}",
+    ),
+]
 
 
 def assert_refused(result, pattern, out_dir):
@@ -275,16 +374,28 @@ def _plant_listed_file(cache):
 
 
 CACHE_KINDS = [
-    ("cache-weights-tampered", _tamper_weights,
-     rf"toy-remote/{WEIGHTS}: {re.escape(DIGEST)}; delete .*toy-remote; the next load downloads a fresh copy$"),
-    ("cache-config-tampered-manifest-rewritten", _respec_and_rewrite_manifest,
-     r"toy-remote/model.weights.h5: the weights were written for another spec than .*toy-remote/config.json "
-     r"\(steps_per_beat: 2 in the weights, 4 in the config\); delete .*toy-remote; the next load downloads"),
-    ("cache-manifest-removed", lambda cache: (cache / MANIFEST_FILE).unlink(),
-     r"toy-remote: the preset has no manifest.json .*; delete .*toy-remote; the next load downloads a fresh copy$"),
-    ("cache-extra-listed-file-planted", _plant_listed_file,
-     rf"toy-remote/{MANIFEST_FILE}: lists 'notes.txt', which is not a preset file"),
-]  # fmt: skip
+    (
+        "cache-weights-tampered",
+        _tamper_weights,
+        rf"toy-remote/{WEIGHTS}: {re.escape(DIGEST)}; delete .*toy-remote; the next load downloads a fresh copy$",
+    ),
+    (
+        "cache-config-tampered-manifest-rewritten",
+        _respec_and_rewrite_manifest,
+        r"toy-remote/model.weights.h5: the weights were written for another spec than .*toy-remote/config.json "
+        r"\(steps_per_beat: 2 in the weights, 4 in the config\); delete .*toy-remote; the next load downloads",
+    ),
+    (
+        "cache-manifest-removed",
+        lambda cache: (cache / MANIFEST_FILE).unlink(),
+        r"toy-remote: the preset has no manifest.json .*; delete .*toy-remote; the next load downloads a fresh copy$",
+    ),
+    (
+        "cache-extra-listed-file-planted",
+        _plant_listed_file,
+        rf"toy-remote/{MANIFEST_FILE}: lists 'notes.txt', which is not a preset file",
+    ),
+]
 
 
 @pytest.mark.parametrize(("tamper", "pattern"), [k[1:] for k in CACHE_KINDS], ids=[k[0] for k in CACHE_KINDS])
@@ -332,8 +443,9 @@ def test_presets_verify(made, tmp_path):
 def test_an_old_preset_is_sealed_once_on_purpose(tmp_path):
     directory = make_old_preset(tmp_path / "old")
     sample = ("sample", "--model", directory, "--steps", "4", "--seed", "0", "--out", tmp_path / "out.mid")
-    assert_refused(invoke(*sample), rf"old: the preset has no manifest.json .*`multinn presets seal {directory}`$",
-                   tmp_path)  # fmt: skip
+    assert_refused(
+        invoke(*sample), rf"old: the preset has no manifest.json .*`multinn presets seal {directory}`$", tmp_path
+    )
     assert not (directory / MANIFEST_FILE).exists()  # loading never seals
 
     result = invoke("presets", "seal", directory)

@@ -46,8 +46,9 @@ def test_render_writes_a_wav_and_says_so(tmp_path, song):
     assert result.stdout.strip() == f"wrote {tmp_path / 'song.wav'} ({seconds:.1f} s, 44100 Hz)"
     assert rate == 44100 and 4.0 < seconds <= 4.0 + MAX_TAIL_SECONDS and loudness > 0.005
 
-    result = invoke("render", song, tmp_path / "out" / "low.wav", "--sample-rate", "22050",
-                    "--soundfont", default_soundfont())  # fmt: skip
+    result = invoke(
+        "render", song, tmp_path / "out" / "low.wav", "--sample-rate", "22050", "--soundfont", default_soundfont()
+    )
     assert result.exit_code == 0, result.output
     assert re.fullmatch(r"wrote .*low\.wav \(\d+\.\d s, 22050 Hz\)", result.stdout.strip())
     assert wav_facts(tmp_path / "out" / "low.wav")[:2] == pytest.approx((seconds, 22050), abs=1e-3)
@@ -59,10 +60,14 @@ def test_render_user_errors_are_one_line(tmp_path, song):
     (tmp_path / "bad.mid").write_bytes(b"MThd")
     assert_user_error(invoke("render", tmp_path / "missing.mid", tmp_path / "x.wav"), "missing.mid: no such file")
     assert_user_error(invoke("render", tmp_path / "bad.mid", tmp_path / "x.wav"), "not a readable MIDI file")
-    assert_user_error(invoke("render", song, tmp_path / "x.wav", "--soundfont", tmp_path / "missing.sf2"),
-                      "missing.sf2: no such SoundFont file")  # fmt: skip
-    assert_user_error(invoke("render", song, tmp_path / "x.wav", "--soundfont", tmp_path / "bad.sf2"),
-                      "bad.sf2: not a SoundFont 2 file")  # fmt: skip
+    assert_user_error(
+        invoke("render", song, tmp_path / "x.wav", "--soundfont", tmp_path / "missing.sf2"),
+        "missing.sf2: no such SoundFont file",
+    )
+    assert_user_error(
+        invoke("render", song, tmp_path / "x.wav", "--soundfont", tmp_path / "bad.sf2"),
+        "bad.sf2: not a SoundFont 2 file",
+    )
     assert invoke("render", song, tmp_path / "x.wav", "--sample-rate", "100").exit_code == 2  # a usage error
     assert not (tmp_path / "x.wav").exists()
 
@@ -76,8 +81,9 @@ def test_missing_extra_is_one_line_before_any_work(tmp_path, song, monkeypatch):
     monkeypatch.setattr(multinn.cli.sample, "load_model", no_model)
     monkeypatch.setitem(sys.modules, "midirenderer", None)  # import midirenderer -> ImportError
     assert_user_error(invoke("render", song, tmp_path / "x.wav"), f"multinn render {MISSING_EXTRA}")
-    assert_user_error(invoke("sample", "--audio", tmp_path / "s.wav", "--out", tmp_path / "s.mid"),
-                      f"--audio {MISSING_EXTRA}")  # fmt: skip
+    assert_user_error(
+        invoke("sample", "--audio", tmp_path / "s.wav", "--out", tmp_path / "s.mid"), f"--audio {MISSING_EXTRA}"
+    )
     assert not list(tmp_path.glob("*.wav")) and not (tmp_path / "s.mid").exists()
 
 
@@ -94,8 +100,21 @@ def test_render_help_does_not_import_tensorflow_or_the_synthesizer():
 
 @needs_audio
 def test_sample_audio_numbered_and_all_or_nothing(tmp_path):
-    result = invoke("sample", "--num", "2", "--beats", "8", "--seed", "0", "--tempo", "120",
-                    "--out", tmp_path / "s.mid", "--audio", tmp_path / "s.wav")  # fmt: skip
+    result = invoke(
+        "sample",
+        "--num",
+        "2",
+        "--beats",
+        "8",
+        "--seed",
+        "0",
+        "--tempo",
+        "120",
+        "--out",
+        tmp_path / "s.mid",
+        "--audio",
+        tmp_path / "s.wav",
+    )
     assert result.exit_code == 0, result.output
     assert f"audio: {tmp_path / 's-1.wav'}, {tmp_path / 's-2.wav'}" in result.stdout
     for i in (1, 2):
@@ -108,8 +127,9 @@ def test_sample_audio_numbered_and_all_or_nothing(tmp_path):
 
     other = tmp_path / "other"
     (other / "t-2.wav").mkdir(parents=True)  # the second WAV cannot be written: nothing is
-    result = invoke("sample", "--num", "2", "--beats", "4", "--seed", "1",
-                    "--out", other / "t.mid", "--audio", other / "t.wav")  # fmt: skip
+    result = invoke(
+        "sample", "--num", "2", "--beats", "4", "--seed", "1", "--out", other / "t.mid", "--audio", other / "t.wav"
+    )
     assert_user_error(result, "t-2.wav: it is a directory")
     assert [p.name for p in other.iterdir()] == ["t-2.wav"]
     assert list((other / "t-2.wav").iterdir()) == []

@@ -116,7 +116,7 @@ def test_sample_prints_only_its_own_lines(tmp_path):
     error = subprocess.run([*command, "--temperature", "nan"], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert error.returncode == 2 and error.stderr.splitlines() == [
         "Error: temperature must be a finite number >= 0, got nan"
-    ]  # fmt: skip
+    ]
 
 
 def test_kills_at_any_moment_resume_exactly(bach_satb_path, tmp_path):
@@ -125,9 +125,15 @@ def test_kills_at_any_moment_resume_exactly(bach_satb_path, tmp_path):
     `check_run` asserts every invariant (epochs once, optimizer steps, files agreeing, commands
     and options kept)."""
     trials = run_trials(
-        kills=3, kills_per_run=3, epochs=3, seed=1, data_file=str(bach_satb_path), work=tmp_path,
-        moments=("checkpoint-write", "state-write", "after-commit"), echo=lambda line: None,
-    )  # fmt: skip
+        kills=3,
+        kills_per_run=3,
+        epochs=3,
+        seed=1,
+        data_file=str(bach_satb_path),
+        work=tmp_path,
+        moments=("checkpoint-write", "state-write", "after-commit"),
+        echo=lambda line: None,
+    )
     assert sum(len(t.kills) for t in trials) == 3
 
 
@@ -147,5 +153,6 @@ def test_a_run_of_multinn_0_1_0_resumes(bach_satb_path, tmp_path):
     state = json.loads((out / "state.json").read_text())
     assert state["format"] == 2 and state["completed_epochs"] == 2 and len(state["commands"]) == 2
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
-        Path(state["best"]["file"]).name, "epoch-0002.keras"
-    ]  # fmt: skip
+        Path(state["best"]["file"]).name,
+        "epoch-0002.keras",
+    ]

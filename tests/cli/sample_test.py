@@ -37,8 +37,23 @@ def test_default_sample_is_a_deterministic_four_track_midi(tmp_path, monkeypatch
 
 
 def test_num_beats_plot_and_a_random_seed(tmp_path):
-    result = invoke("sample", "--preset", DEFAULT_PRESET, "--num", "2", "--beats", "8", "--out", tmp_path / "s.mid",
-                    "--plot", tmp_path / "s.png", "--temperature", "0.8", "--tempo", "120")  # fmt: skip
+    result = invoke(
+        "sample",
+        "--preset",
+        DEFAULT_PRESET,
+        "--num",
+        "2",
+        "--beats",
+        "8",
+        "--out",
+        tmp_path / "s.mid",
+        "--plot",
+        tmp_path / "s.png",
+        "--temperature",
+        "0.8",
+        "--tempo",
+        "120",
+    )
     assert result.exit_code == 0, result.output
     assert "seed " in result.stderr  # the seed drawn is printed so it can be reused
     for i in (1, 2):
@@ -91,9 +106,15 @@ def test_user_errors_are_one_line_with_exit_code_2(tmp_path, chorale_midi):
     piano = write_one_instrument(tmp_path / "piano.mid", [(60, 0, 4)], program=0, name="Piano")
     drums = tmp_path / "drums.mid"
     midi = mido.MidiFile(type=1, ticks_per_beat=480)
-    midi.tracks.append(mido.MidiTrack([mido.MetaMessage("track_name", name="Kit"),
-                                       mido.Message("note_on", channel=9, note=36, velocity=90),
-                                       mido.Message("note_off", channel=9, note=36, time=480)]))  # fmt: skip
+    midi.tracks.append(
+        mido.MidiTrack(
+            [
+                mido.MetaMessage("track_name", name="Kit"),
+                mido.Message("note_on", channel=9, note=36, velocity=90),
+                mido.Message("note_off", channel=9, note=36, time=480),
+            ]
+        )
+    )
     midi.save(drums)
     assert_user_error(
         invoke("sample", "--primer", drums),
@@ -103,15 +124,15 @@ def test_user_errors_are_one_line_with_exit_code_2(tmp_path, chorale_midi):
     for args in (["--primer", high], ["--fix-track", f"Soprano={high}"]):
         assert_user_error(invoke("sample", *args), "1 notes lie outside the spec's pitch range 36..84")
     half = write_one_instrument(tmp_path / "half.mid", [(100, 0, 4), (101, 4, 4), (60, 8, 4)], program=52)
-    assert_user_error(
-        invoke("sample", "--primer", half), "primer " + str(half) + ": 2 of 3 notes would be dropped"
-    )  # fmt: skip
+    assert_user_error(invoke("sample", "--primer", half), "primer " + str(half) + ": 2 of 3 notes would be dropped")
     assert_user_error(
         invoke("sample", "--fix-track", f"Drums={path}"),
         "no track named 'Drums'; the tracks are ['Soprano', 'Alto', 'Tenor', 'Bass']",
     )
-    assert_user_error(invoke("sample", "--fix-track", f"Soprano={piano}", "--preset", "jsb-chorales-rnn-nade"),
-                      "no track named 'Soprano'; the tracks are ['Chorale']")  # fmt: skip
+    assert_user_error(
+        invoke("sample", "--fix-track", f"Soprano={piano}", "--preset", "jsb-chorales-rnn-nade"),
+        "no track named 'Soprano'; the tracks are ['Chorale']",
+    )
     assert_user_error(invoke("sample", "--primer", piano, "--map", "Piano"), "mapping 'Piano': expected SELECTOR=TRACK")
     assert_user_error(invoke("sample", "--primer", piano, "--map", "Piano=Lead"), "no track named 'Lead'")
     assert_user_error(invoke("sample", "--steps", "4", "--beats", "1"), "give --steps or --beats, not both")

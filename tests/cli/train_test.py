@@ -24,9 +24,11 @@ def test_train_then_resume_runs_exactly_one_more_epoch(bach_satb_path, tmp_path)
     assert state["completed_epochs"] == 1 and len(state["history"]["val_nll"]) == 1
     assert state["best"]["epoch"] == 1 and state["wait"] == 0
     assert state["checkpoint"] == {
-        "file": "checkpoints/epoch-0001.keras", "epoch": 1, "optimizer_iterations": 2,  # 6 pieces, batches of 4
+        "file": "checkpoints/epoch-0001.keras",
+        "epoch": 1,
+        "optimizer_iterations": 2,  # 6 pieces, batches of 4
         "sha256": sha256_file(out / "checkpoints" / "epoch-0001.keras"),
-    }  # fmt: skip
+    }
     checkpoint = keras.saving.load_model(out / "checkpoints" / "epoch-0001.keras")
     assert int(checkpoint.optimizer.iterations) == 2
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["best-0001.weights.h5", "epoch-0001.keras"]
@@ -65,9 +67,22 @@ def test_train_then_resume_runs_exactly_one_more_epoch(bach_satb_path, tmp_path)
     model = load_pretrained(out / "preset")
     assert model.mode == "composer" and model.spec.num_tracks == 4
     evaluated = invoke(
-        "evaluate", "--model", out, "--data", "bach-satb", "--data-file", bach_satb_path, "--split", "test",
-        "--max-pieces", "6", "--batch-size", "5", "--json", tmp_path / "m.json",
-    )  # fmt: skip
+        "evaluate",
+        "--model",
+        out,
+        "--data",
+        "bach-satb",
+        "--data-file",
+        bach_satb_path,
+        "--split",
+        "test",
+        "--max-pieces",
+        "6",
+        "--batch-size",
+        "5",
+        "--json",
+        tmp_path / "m.json",
+    )
     assert evaluated.exit_code == 0, evaluated.output
     report = json.loads((tmp_path / "m.json").read_text())
     assert (
@@ -78,8 +93,9 @@ def test_train_then_resume_runs_exactly_one_more_epoch(bach_satb_path, tmp_path)
     # a fresh process (nothing imported yet) resumes too; with the epochs done it only re-evaluates
     third = subprocess.run(
         [sys.executable, "-m", "multinn", "train", "--data", "bach-satb", "--out", out, "--epochs", "2", "--resume"],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+    )
     assert third.returncode == 0, third.stderr
     assert "nothing left to train" in third.stderr
     assert json.loads((out / "state.json").read_text())["options"]["rnn_units"] == [8]

@@ -118,9 +118,11 @@ def test_unnamed_program_0_parts_go_by_pitch_order_and_five_merge_the_closest_pa
     four = make(tmp_path / "four.mid", [(None, k, None, line(VOICES[k])) for k in (2, 0, 3, 1)])  # in any order
     roll, report = read_midi(four, SATB, return_report=True)
     assert [(p.channel, p.tracks, p.rule) for p in report.parts] == [
-        (3, ("Tenor",), "pitch order"), (1, ("Soprano",), "pitch order"),
-        (4, ("Bass",), "pitch order"), (2, ("Alto",), "pitch order"),
-    ]  # fmt: skip
+        (3, ("Tenor",), "pitch order"),
+        (1, ("Soprano",), "pitch order"),
+        (4, ("Bass",), "pitch order"),
+        (2, ("Alto",), "pitch order"),
+    ]
     np.testing.assert_array_equal(roll, voices_roll())
     assert_round_trip(tmp_path, roll, SATB)
 
@@ -129,9 +131,12 @@ def test_unnamed_program_0_parts_go_by_pitch_order_and_five_merge_the_closest_pa
     parts = [(None, k, 0, line(v)) for k, v in enumerate(VOICES + [fifth])]
     roll, report = read_midi(make(tmp_path / "five.mid", parts), SATB, return_report=True)
     assert [(p.channel, p.tracks, p.rule) for p in report.parts] == [
-        (1, ("Soprano",), "pitch order"), (2, ("Alto",), "pitch order"), (3, ("Tenor",), "pitch order"),
-        (4, ("Bass",), "pitch order (merged)"), (5, ("Bass",), "pitch order (merged)"),
-    ]  # fmt: skip
+        (1, ("Soprano",), "pitch order"),
+        (2, ("Alto",), "pitch order"),
+        (3, ("Tenor",), "pitch order"),
+        (4, ("Bass",), "pitch order (merged)"),
+        (5, ("Bass",), "pitch order (merged)"),
+    ]
     np.testing.assert_array_equal(roll, voices_roll([SOPRANO, ALTO, TENOR, BASS, fifth], tracks=[0, 1, 2, 3, 3]))
     assert report.num_notes == 40 and all(roll[..., k].any() for k in range(4))
     assert_round_trip(tmp_path, roll, SATB)
@@ -144,8 +149,14 @@ def test_more_parts_than_voices_merge_neighbours_until_they_fit(tmp_path):
     # Six parts, mean pitches 80, 79, 70, 60, 50 and 40: the two gaps of 1 and then of 10 merge (the first on ties).
     parts = [(None, k, 0, line([base] * 4)) for k, base in enumerate([80, 79, 70, 60, 50, 40])]
     roll, report = read_midi(make(tmp_path / "six.mid", parts), SATB, return_report=True)
-    assert [p.tracks for p in report.parts] == [("Soprano",), ("Soprano",), ("Soprano",), ("Alto",), ("Tenor",),
-                                                ("Bass",)]  # fmt: skip
+    assert [p.tracks for p in report.parts] == [
+        ("Soprano",),
+        ("Soprano",),
+        ("Soprano",),
+        ("Alto",),
+        ("Tenor",),
+        ("Bass",),
+    ]
     assert [p.rule for p in report.parts] == ["pitch order (merged)"] * 3 + ["pitch order"] * 3
     assert report.num_notes == 24 and all(roll[..., k].any() for k in range(4))
     assert_round_trip(tmp_path, roll, SATB)
@@ -228,8 +239,11 @@ def test_a_part_named_like_a_track_takes_it_and_the_unnamed_parts_share_the_othe
     parts.append((None, 3, 0, line(TENOR)))
     roll, report = read_midi(make(tmp_path / "named.mid", parts), SATB, return_report=True)
     assert [(p.tracks, p.rule) for p in report.parts] == [
-        (("Soprano",), "pitch order"), (("Alto",), "pitch order"), (("Bass",), "name"), (("Tenor",), "pitch order")
-    ]  # fmt: skip
+        (("Soprano",), "pitch order"),
+        (("Alto",), "pitch order"),
+        (("Bass",), "name"),
+        (("Tenor",), "pitch order"),
+    ]
     np.testing.assert_array_equal(roll, voices_roll())
     # A part named like a track but placed too high for it keeps its track: the name decides first.
     parts[2] = ("Soprano", 2, 0, line(BASS))
@@ -244,8 +258,12 @@ def test_mapping_claims_first_and_auto_false_keeps_it_exclusive(tmp_path):
     path = make(tmp_path / "quartet.mid", parts)
     # The mapping sends the cello to the soprano; the parts it leaves fill the free tracks by pitch order.
     roll, report = read_midi(path, SATB, {"Soprano": "cello"}, return_report=True)
-    assert placed(report) == [("Violin I", ("Alto",), "pitch order"), ("Violin II", ("Tenor",), "pitch order"),
-                              ("Viola", ("Bass",), "pitch order"), ("Cello", ("Soprano",), "mapping")]  # fmt: skip
+    assert placed(report) == [
+        ("Violin I", ("Alto",), "pitch order"),
+        ("Violin II", ("Tenor",), "pitch order"),
+        ("Viola", ("Bass",), "pitch order"),
+        ("Cello", ("Soprano",), "mapping"),
+    ]
     np.testing.assert_array_equal(roll, voices_roll(tracks=[1, 2, 3, 0]))
     # auto=False: the mapping is exclusive, as before `auto`: the rest is dropped, or goes to the fallback.
     roll, report = read_midi(path, SATB, {"Soprano": "Violin I"}, auto=False, return_report=True)
@@ -263,22 +281,31 @@ def test_channel_program_and_name_selectors(tmp_path):
     _, report = read_midi(path, SATB, mapping, return_report=True)
     # Violin II is left with no free track (the mapping took all four): the pitch order among all of them.
     assert [(p.tracks[0], p.rule) for p in report.parts] == [
-        ("Alto", "mapping"), ("Soprano", "pitch order"), ("Tenor", "mapping"), ("Bass", "mapping"),
+        ("Alto", "mapping"),
+        ("Soprano", "pitch order"),
+        ("Tenor", "mapping"),
+        ("Bass", "mapping"),
         ("Soprano", "mapping"),
-    ]  # fmt: skip
+    ]
     _, report = read_midi(path, SATB, {"Bass": " Channel: 2 "}, auto=False, return_report=True)
     assert [p.rule for p in report.parts] == ["unmapped", "mapping", "unmapped", "unmapped", "unmapped"]
     for bad, why in [
-        ("channel:0", "a channel must be 1-16"), ("channel:17", "a channel must be 1-16"),
-        ("program:128", "expected 'program:N'"), ("program:50-40", "expected 'program:N'"),
-        ("program:x", "expected 'program:N'"), (2.5, "a selector must be .*'channel:N'"),
+        ("channel:0", "a channel must be 1-16"),
+        ("channel:17", "a channel must be 1-16"),
+        ("program:128", "expected 'program:N'"),
+        ("program:50-40", "expected 'program:N'"),
+        ("program:x", "expected 'program:N'"),
+        (2.5, "a selector must be .*'channel:N'"),
         (200, "program must be 0-127"),
-    ]:  # fmt: skip
+    ]:
         with pytest.raises(SpecError, match=f"mapping for track 'Bass': .*{why}"):
             read_midi(path, SATB, {"Bass": bad})
     assert parse_mapping(["Violin I=Soprano", "channel:3 = Alto", "program:32-39=Bass", "a=b=Tenor", "x=Alto"]) == {
-        "Soprano": ["Violin I"], "Alto": ["channel:3", "x"], "Bass": ["program:32-39"], "Tenor": ["a=b"],
-    }  # fmt: skip
+        "Soprano": ["Violin I"],
+        "Alto": ["channel:3", "x"],
+        "Bass": ["program:32-39"],
+        "Tenor": ["a=b"],
+    }
     for bad in ["Soprano", "=Alto", "x= "]:
         with pytest.raises(SpecError, match="expected SELECTOR=TRACK"):
             parse_mapping([bad])
@@ -344,8 +371,10 @@ def test_a_file_of_no_kept_note_is_an_error_saying_how_to_map_it(tmp_path):
         "\n" not in message and "all 40 notes dropped: 32 notes of 4 part(s) map to no track ('Violin I', " in message
     )
     assert "e.g. mapping={'Soprano': 'Violin I'} (command line: --map 'Violin I=Soprano')" in message
-    assert message.endswith("; 8 notes lie outside the spec's pitch range 36..84 (out_of_range='fold' (command line: --out-of-range fold) moves them by "
-                            "octaves into it)")  # fmt: skip
+    assert message.endswith(
+        "; 8 notes lie outside the spec's pitch range 36..84 (out_of_range='fold' (command line: --out-of-range fold) "
+        "moves them by octaves into it)"
+    )
     unnamed = make(tmp_path / "unnamed.mid", [(None, 2, 0, line([70] * 8))])
     with pytest.raises(NoNotesKeptError, match=re.escape("mapping={'Soprano': 'channel:3'} (command line: --map")):
         read_midi(unnamed, SATB, {"Soprano": "x"}, auto=False)
@@ -409,9 +438,18 @@ def test_report_describes_parts_and_converts_to_json(tmp_path):
     data = json.loads(json.dumps(report.to_dict()))
     assert data["time_signature"] == [3, 4] and data["dropped"] == 8 and data["voices"] is True
     assert data["parts"][0] == {
-        "name": "Violin I", "channel": 1, "program": 40, "notes": 8, "mean_pitch": 74.0, "tracks": ["Soprano"],
-        "rule": "pitch order", "kept": 8, "dropped": 0, "folded": 0, "is_drum": False,
-    }  # fmt: skip
+        "name": "Violin I",
+        "channel": 1,
+        "program": 40,
+        "notes": 8,
+        "mean_pitch": 74.0,
+        "tracks": ["Soprano"],
+        "rule": "pitch order",
+        "kept": 8,
+        "dropped": 0,
+        "folded": 0,
+        "is_drum": False,
+    }
     assert (
         PartReport(**{k: v for k, v in data["parts"][1].items() if k != "is_drum"} | {"tracks": ("Alto",)})
         == (report.parts[1])

@@ -18,7 +18,7 @@ def test_from_rolls_round_trips_every_piece():
     assert len(ds) == 4
     assert ds.num_frames == 31
     assert ds.num_notes == sum(int(p.sum()) for p in pieces)
-    for got, want in zip(ds, pieces):
+    for got, want in zip(ds, pieces, strict=True):
         assert got.dtype == bool
         np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(ds[-1], pieces[-1])
@@ -42,7 +42,7 @@ def test_save_load_round_trip(tmp_path):
     assert back.spec == SPEC and back.names == list("wxyz") and back.split == "valid" and back.name == "toy"
     assert back.metadata == {"skipped": [["q.mid", "bad"]]}
     assert PianorollDataset.read_header(tmp_path / "toy.npz")["key"] == "abc"
-    for a, b in zip(ds, back):
+    for a, b in zip(ds, back, strict=True):
         np.testing.assert_array_equal(a, b)
 
 

@@ -99,13 +99,13 @@ def test_same_seed_same_batches_and_epochs_differ():
     first, again, other = make(11), make(11), make(12)
     epoch1 = collect(first)
     epoch2 = collect(first)
-    for (a, ma), (b, mb) in zip(epoch1, collect(again)):
+    for (a, ma), (b, mb) in zip(epoch1, collect(again), strict=True):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(ma, mb)
-    for (a, _), (b, _) in zip(epoch2, collect(again)):
+    for (a, _), (b, _) in zip(epoch2, collect(again), strict=True):
         np.testing.assert_array_equal(a, b)
-    assert any(not np.array_equal(a, b) for (a, _), (b, _) in zip(epoch1, epoch2))
-    assert any(not np.array_equal(a, b) for (a, _), (b, _) in zip(epoch1, collect(other)))
+    assert any(not np.array_equal(a, b) for (a, _), (b, _) in zip(epoch1, epoch2, strict=True))
+    assert any(not np.array_equal(a, b) for (a, _), (b, _) in zip(epoch1, collect(other), strict=True))
 
 
 def test_repeat_and_drop_remainder():

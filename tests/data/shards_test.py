@@ -30,9 +30,12 @@ def test_round_trip_is_exact(written, tmp_path):
     data, shards = written
     assert shards.splits == ("train", "valid") and shards.spec == SPEC and shards.name == "toy"
     assert sorted(p.name for p in (tmp_path / "shards").iterdir()) == [
-        "manifest.json", "train-00000-of-00003.npz", "train-00001-of-00003.npz", "train-00002-of-00003.npz",
+        "manifest.json",
+        "train-00000-of-00003.npz",
+        "train-00001-of-00003.npz",
+        "train-00002-of-00003.npz",
         "valid-00000-of-00001.npz",
-    ]  # fmt: skip
+    ]
     manifest = json.loads((tmp_path / "shards" / "manifest.json").read_text())
     train = manifest["splits"]["train"]
     assert [s["pieces"] for s in train["shards"]] == [3, 3, 2]
@@ -72,12 +75,14 @@ def test_shard_size_in_bytes(tmp_path):
 def test_stream_gives_the_examples_of_make_tf_dataset(written, kwargs):
     data, shards = written
     expected = collect(make_tf_dataset(data["train"], 2, shuffle=False, **kwargs))
-    for pipeline in (shards.tf_dataset("train", 2, shuffle=False, **kwargs),
-                     make_tf_dataset(shards["train"], 2, shuffle=False, **kwargs)):  # fmt: skip
+    for pipeline in (
+        shards.tf_dataset("train", 2, shuffle=False, **kwargs),
+        make_tf_dataset(shards["train"], 2, shuffle=False, **kwargs),
+    ):
         got = collect(pipeline)
         assert len(got) == len(expected) == 4  # 7 pieces with steps
         assert int(pipeline.cardinality()) == 4
-        for (x, m), (y, n) in zip(got, expected):
+        for (x, m), (y, n) in zip(got, expected, strict=True):
             np.testing.assert_array_equal(x, y)
             np.testing.assert_array_equal(m, n)
 
@@ -104,7 +109,7 @@ def test_head_max_pieces(written):
     assert head.num_examples() == 4  # piece 4 has no step
     got = collect(head.tf_dataset(1, shuffle=False))
     assert len(got) == 4
-    for (x, _), i in zip(got, [0, 1, 2, 3]):
+    for (x, _), i in zip(got, [0, 1, 2, 3], strict=True):
         np.testing.assert_array_equal(x[0], data["train"][i])
     assert head.load().names == ["t0", "t1", "t2", "t3", "t4"]
     sample = shards["train"].load(max_frames=25)
@@ -126,7 +131,7 @@ def test_workers_read_disjoint_files_covering_the_split(written):
     for index, pieces in owners.items():
         got = collect(train.tf_dataset(1, shuffle=False, num_shards=2, index=index))
         assert len(got) == len(pieces)
-        for (x, _), i in zip(got, pieces):
+        for (x, _), i in zip(got, pieces, strict=True):
             np.testing.assert_array_equal(x[0], data["train"][i])
     context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=1, num_replicas_in_sync=2)
     got = collect(train.tf_dataset(1, shuffle=False, input_context=context))

@@ -34,7 +34,7 @@ def test_five_dimensional_phrases(tmp_path, shuffle_order):
     seen = []
     for split, ds in splits.items():
         assert ds.spec == LPD5_SPEC and ds.split == split
-        for name, roll in zip(ds.names, ds):
+        for name, roll in zip(ds.names, ds, strict=True):
             index = int(name.split("/")[1])
             seen.append(index)
             assert roll.shape == (96, 84, 5)
@@ -51,7 +51,7 @@ def test_four_dimensional_and_empty_pieces(tmp_path):
     total = sum(d.num_notes for d in splits.values())
     assert total == 2
     for ds in splits.values():
-        for name, roll in zip(ds.names, ds):
+        for name, roll in zip(ds.names, ds, strict=True):
             np.testing.assert_array_equal(roll, dense[int(name.split("/")[1])])
 
 

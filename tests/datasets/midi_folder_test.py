@@ -26,7 +26,8 @@ def test_folder_with_bad_files_loads_the_good_ones_and_reports_the_bad(tmp_path)
     (folder / "notes.txt").write_text("not a MIDI file and not picked up")
     with pytest.warns(
         UserWarning,
-        match=r"skipped 2 unreadable file\(s\) in .*songs: broken.mid: corrupt or truncated .*; empty.midi: file is empty",
+        match=r"skipped 2 unreadable file\(s\) in .*songs: broken.mid: corrupt or truncated .*; "
+        r"empty.midi: file is empty",
     ):
         splits = load("midi-folder", split=None, path=folder, spec=SPEC)
     names = sorted(n for ds in splits.values() for n in ds.names)
@@ -36,7 +37,7 @@ def test_folder_with_bad_files_loads_the_good_ones_and_reports_the_bad(tmp_path)
             ["broken.mid", "corrupt or truncated MIDI file (file is truncated)"],
             ["empty.midi", "file is empty"],
         ]
-        for name, piece in zip(ds.names, ds):
+        for name, piece in zip(ds.names, ds, strict=True):
             np.testing.assert_array_equal(piece, originals[name])
     assert len(splits["train"]) >= 6  # about 80 % by name hash
     with pytest.warns(UserWarning, match="skipped 2"):  # the report survives the cache

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from multinn import datasets
-from multinn.datasets import DataSource, DatasetInfo, load
+from multinn.datasets import DatasetInfo, DataSource, load
 from multinn.errors import ChecksumError, DatasetError, SpecError
 
 
@@ -144,7 +144,7 @@ def _register_remote(monkeypatch, base_url, sha256, size):
             datasets.read_jsb_chorales,
             datasets.JSB_CHORALES_SPEC,
             DataSource(base_url + "jsb-chorales-quarter.json", "jsb-chorales-quarter.json", size, sha256),
-        ),  # fmt: skip
+        ),
     )
 
 

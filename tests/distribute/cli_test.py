@@ -5,13 +5,26 @@ import json
 import keras
 import numpy as np
 
-from multinn.cli.train import build_model
 from multinn.cli.common import load_spec
-
+from multinn.cli.train import build_model
 from tests.cli.conftest import assert_user_error, invoke
 
-TINY = ["--mode", "joint", "--rnn-units", "4", "--num-hidden", "2", "--batch-size", "4", "--crop-beats", "2",
-        "--max-pieces", "4", "--sample-every", "0"]  # fmt: skip
+TINY = [
+    "--mode",
+    "joint",
+    "--rnn-units",
+    "4",
+    "--num-hidden",
+    "2",
+    "--batch-size",
+    "4",
+    "--crop-beats",
+    "2",
+    "--max-pieces",
+    "4",
+    "--sample-every",
+    "0",
+]
 
 
 def test_multi_worker_without_tf_config_is_a_user_error(tmp_path, monkeypatch):
@@ -34,8 +47,19 @@ def test_input_sharding_files_needs_shards(tmp_path):
 
 
 def test_seed_sets_the_initial_weights():
-    options = dict(mode="feedback", encoder="pass", encoder_units=None, generator="nade", rnn_units=[6], num_hidden=4,
-                   dropout=0.0, feedback="dense", feedback_units=[5], lr=1e-3, mixed_precision=None)  # fmt: skip
+    options = dict(
+        mode="feedback",
+        encoder="pass",
+        encoder_units=None,
+        generator="nade",
+        rnn_units=[6],
+        num_hidden=4,
+        dropout=0.0,
+        feedback="dense",
+        feedback_units=[5],
+        lr=1e-3,
+        mixed_precision=None,
+    )
     spec = load_spec("bach-satb")
 
     def weights(seed):
@@ -43,14 +67,28 @@ def test_seed_sets_the_initial_weights():
 
     first, again, other = weights(3), weights(3), weights(4)
     assert len(first) > 4
-    assert all(np.array_equal(a, b) for a, b in zip(first, again))
-    assert any(a.size > 1 and not np.array_equal(a, b) for a, b in zip(first, other))
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert any(a.size > 1 and not np.array_equal(a, b) for a, b in zip(first, other, strict=True))
 
 
 def test_a_mirrored_mixed_precision_run_resumes_on_the_default_strategy_and_back(bach_satb_path, tmp_path):
     out = tmp_path / "run"
-    first = invoke("train", "--data", "bach-satb", "--data-file", bach_satb_path, *TINY, "--epochs", "1",
-                   "--strategy", "mirrored", "--mixed-precision", "mixed_bfloat16", "--out", out)  # fmt: skip
+    first = invoke(
+        "train",
+        "--data",
+        "bach-satb",
+        "--data-file",
+        bach_satb_path,
+        *TINY,
+        "--epochs",
+        "1",
+        "--strategy",
+        "mirrored",
+        "--mixed-precision",
+        "mixed_bfloat16",
+        "--out",
+        out,
+    )
     assert first.exit_code == 0, first.output
     state = json.loads((out / "state.json").read_text())
     assert state["options"]["strategy"] == "mirrored" and state["options"]["mixed_precision"] == "mixed_bfloat16"

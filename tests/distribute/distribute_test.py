@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 
 from multinn import distribute
-from multinn.errors import MultinnError
 from multinn.backend.tensorflow import _Share
+from multinn.errors import MultinnError
 
 CLUSTER = {"worker": ["host1:2222", "host2:2222"]}
 

@@ -54,8 +54,9 @@ def feedback(clip_norm, run_eagerly: bool = False):
 
 def dbn_composer(clip_norm, run_eagerly: bool = False):
     """A DBN encoder (3 units per track, as after pre-training: frozen) under a NADE generator."""
-    model = MultINNComposer(SPEC, encoder="dbn", encoder_units=[3], rnn_units=[8], num_hidden=4, dropout=0.0,
-                            clip_norm=clip_norm, seed=1)  # fmt: skip
+    model = MultINNComposer(
+        SPEC, encoder="dbn", encoder_units=[3], rnn_units=[8], num_hidden=4, dropout=0.0, clip_norm=clip_norm, seed=1
+    )
     return compiled(model, run_eagerly)
 
 
@@ -89,9 +90,9 @@ def compare(strategy, clip_norm, data: tf.data.Dataset, evaluate: bool, make=fee
         if evaluate:
             logs = model.evaluate(data, verbose=0, return_dict=True)
             out[name].update(eval_loss=logs["loss"], eval_nll=logs["nll"])
-    out["moved"] = max(float(np.abs(a - b).max()) for a, b in zip(single.get_weights(), start))
+    out["moved"] = max(float(np.abs(a - b).max()) for a, b in zip(single.get_weights(), start, strict=True))
     out["weight_difference"] = max(
-        float(np.abs(a - b).max()) for a, b in zip(single.get_weights(), mirrored.get_weights())
+        float(np.abs(a - b).max()) for a, b in zip(single.get_weights(), mirrored.get_weights(), strict=True)
     )
     return out
 

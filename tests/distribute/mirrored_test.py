@@ -18,9 +18,7 @@ def mirrored_run():
     """The JSON printed by `mirrored_step.py`, run in its own process (the logical devices must
     be configured before TensorFlow starts)."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
-    result = subprocess.run(
-        [sys.executable, str(HELPER)], capture_output=True, text=True, env=env, timeout=300
-    )  # fmt: skip
+    result = subprocess.run([sys.executable, str(HELPER)], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout)
 

@@ -31,10 +31,30 @@ def free_ports(count: int) -> list[int]:
 
 def train_command(data: list[str], out) -> list[str]:
     return [
-        sys.executable, "-m", "multinn", "train", "--strategy", "multi-worker", "--mode", "joint", *data,
-        "--rnn-units", "8", "--num-hidden", "4", "--batch-size", "4", "--crop-beats", "4", "--epochs", "2",
-        "--sample-every", "2", "--out", str(out),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "multinn",
+        "train",
+        "--strategy",
+        "multi-worker",
+        "--mode",
+        "joint",
+        *data,
+        "--rnn-units",
+        "8",
+        "--num-hidden",
+        "4",
+        "--batch-size",
+        "4",
+        "--crop-beats",
+        "4",
+        "--epochs",
+        "2",
+        "--sample-every",
+        "2",
+        "--out",
+        str(out),
+    ]
 
 
 def run_two_workers(data: list[str], root):

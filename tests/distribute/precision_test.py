@@ -68,7 +68,7 @@ def test_bfloat16_training_step_has_float32_finite_loss_and_metrics():
     assert not isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)  # bfloat16: no scaling
     # Adam's first step moves every weight with a gradient by the learning rate: the float32
     # estimators' kernels and the bfloat16 LSTMs' (float32) kernels alike.
-    for weight, old in zip([*kernels, lstm_kernel], before):
+    for weight, old in zip([*kernels, lstm_kernel], before, strict=True):
         assert weight.dtype == "float32"
         assert np.abs(weight.numpy() - old).max() == pytest.approx(1e-2, rel=1e-3)
     assert model.test_step(batch())["nll"].dtype == "float32"
@@ -88,9 +88,9 @@ def test_float16_loss_scaling_clips_like_float32():
         steps[policy] = model
     scaled = steps["mixed_float16"].optimizer
     assert isinstance(scaled, keras.optimizers.LossScaleOptimizer) and float(scaled.dynamic_scale) == 2.0**15
-    update = max(np.abs(a - b).max() for a, b in zip(steps["float32"].get_weights(), start))
+    update = max(np.abs(a - b).max() for a, b in zip(steps["float32"].get_weights(), start, strict=True))
     float32, float16 = steps["float32"].get_weights(), steps["mixed_float16"].get_weights()
-    difference = max(np.abs(a - b).max() for a, b in zip(float32, float16))
+    difference = max(np.abs(a - b).max() for a, b in zip(float32, float16, strict=True))
     # Clipped at 0.5 (the gradient norm here is > 1), SGD moves some weight by ~0.1; clipping the
     # scaled gradients at the unscaled threshold would move them 2**15 times less.
     assert update > 0.05

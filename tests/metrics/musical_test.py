@@ -355,7 +355,7 @@ def test_large_batches_are_processed_in_chunks_with_the_same_result(monkeypatch)
     whole = (qualified_note_rate(batch), polyphonic_rate(batch, 1), tonal_distance(batch, 16))
     monkeypatch.setattr(musical, "_CHUNK_CELLS", 32 * 12 * 2 * 2)  # 2 pieces per chunk
     chunked = (qualified_note_rate(batch), polyphonic_rate(batch, 1), tonal_distance(batch, 16))
-    for a, b in zip(whole, chunked):
+    for a, b in zip(whole, chunked, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-14)
 
 
@@ -460,9 +460,11 @@ def test_frame_metrics_agree_with_the_keras_metric():
 
 # ---------------------------------------------------------------------------------------- musical_metrics
 BAND = PianorollSpec(
-    steps_per_beat=8, lowest_pitch=LOW, highest_pitch=LOW + 35,
+    steps_per_beat=8,
+    lowest_pitch=LOW,
+    highest_pitch=LOW + 35,
     tracks=[TrackSpec("Drums", is_drum=True), TrackSpec("Piano"), TrackSpec("Bass", 33)],
-)  # fmt: skip
+)
 
 
 def test_musical_metrics_matches_the_single_functions():
@@ -487,8 +489,11 @@ def test_musical_metrics_matches_the_single_functions():
     from_list = musical_metrics(list(batch), BAND, drum_tracks=["bass"])
     assert np.isnan(from_list["used_pitches"][2]) and not np.isnan(from_list["used_pitches"][0])
     assert from_list["drum_pattern_rate"][2] == drum_pattern_rate(batch, 32)[2]
-    assert np.array_equal(musical_metrics(batch, BAND, drum_tracks=[2])["drum_pattern_rate"],
-                          from_list["drum_pattern_rate"], equal_nan=True)  # fmt: skip
+    assert np.array_equal(
+        musical_metrics(batch, BAND, drum_tracks=[2])["drum_pattern_rate"],
+        from_list["drum_pattern_rate"],
+        equal_nan=True,
+    )
 
 
 def test_musical_metrics_checks_the_spec():
@@ -511,9 +516,15 @@ def test_default_min_length_is_a_32nd_note():
 
 def test_metric_info_labels():
     assert {key: label for key, (label, _) in METRIC_INFO.items()} == {
-        "empty_bar_rate": "EB", "used_pitches": "UP", "used_pitch_classes": "UPC", "qualified_note_rate": "QN",
-        "polyphonic_rate": "PP", "in_scale_rate": "IS", "drum_pattern_rate": "DP", "tonal_distance": "TD",
-    }  # fmt: skip
+        "empty_bar_rate": "EB",
+        "used_pitches": "UP",
+        "used_pitch_classes": "UPC",
+        "qualified_note_rate": "QN",
+        "polyphonic_rate": "PP",
+        "in_scale_rate": "IS",
+        "drum_pattern_rate": "DP",
+        "tonal_distance": "TD",
+    }
 
 
 def test_metrics_import_without_tensorflow():

@@ -216,7 +216,7 @@ def test_loaded_model_keeps_its_optimizer_state(tmp_path):
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     assert int(loaded.optimizer.iterations) == 4
-    for a, b in zip(model.optimizer.variables, loaded.optimizer.variables):
+    for a, b in zip(model.optimizer.variables, loaded.optimizer.variables, strict=True):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
     assert loaded.optimizer.learning_rate.numpy() == pytest.approx(1e-2)
 

@@ -88,8 +88,10 @@ def test_save_preset_replaces_an_existing_preset(tmp_path):
 
 def write_manifest_as_is(directory):
     """A manifest that matches the files as they are now: what someone re-sealing an edit by hand writes."""
-    files = {name: {"sha256": sha256_file(directory / name), "size": (directory / name).stat().st_size}
-             for name in PRESET_FILES}  # fmt: skip
+    files = {
+        name: {"sha256": sha256_file(directory / name), "size": (directory / name).stat().st_size}
+        for name in PRESET_FILES
+    }
     (directory / MANIFEST_FILE).write_text(json.dumps({"format": 1, "files": files}))
 
 
