@@ -54,7 +54,8 @@ _TENSORFLOW_STARTED = False
 
 
 def quiet_tensorflow() -> None:
-    """Import Keras and TensorFlow and find the devices without their start-up chatter on the terminal.
+    """Import Keras (and TensorFlow, its default backend) and find the devices without their
+    start-up chatter on the terminal; with `KERAS_BACKEND=jax`, TensorFlow is not imported.
 
     TensorFlow's C++ core writes lines to file descriptor 2 before its log level applies (absl's
     "All log messages before absl::InitializeLog()", oneDNN and CUDA notes, `cuInit` failures on
@@ -65,11 +66,18 @@ def quiet_tensorflow() -> None:
     configure_tensorflow_logging()
     if _TENSORFLOW_STARTED:
         return
-    if verbose():
-        import keras  # noqa: F401
-        import tensorflow as tf
+    tensorflow = os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow"
 
-        tf.config.list_physical_devices()
+    def start() -> None:
+        import keras  # noqa: F401  (imports the backend)
+
+        if tensorflow:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # initialises the platforms (the cuInit line)
+
+    if verbose():
+        start()
         _TENSORFLOW_STARTED = True
         return
     import logging
@@ -81,10 +89,7 @@ def quiet_tensorflow() -> None:
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import keras  # noqa: F401
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()  # initialises the platforms (the cuInit line)
+            start()
         except BaseException:
             os.dup2(saved, 2)
             captured.seek(0)
