@@ -50,12 +50,14 @@ def configure_tensorflow_logging() -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-_TENSORFLOW_STARTED = False
+_TENSORFLOW_STARTED: bool | None = None
+"""None: nothing started; False: Keras on a backend other than TensorFlow; True: TensorFlow too."""
 
 
-def quiet_tensorflow() -> None:
+def quiet_tensorflow(tensorflow: bool = False) -> None:
     """Import Keras (and TensorFlow, its default backend) and find the devices without their
-    start-up chatter on the terminal; with `KERAS_BACKEND=jax`, TensorFlow is not imported.
+    start-up chatter on the terminal. With another `KERAS_BACKEND` (JAX), TensorFlow is imported
+    only if `tensorflow` (a command that needs `tf.data`), so `multinn sample` never imports it.
 
     TensorFlow's C++ core writes lines to file descriptor 2 before its log level applies (absl's
     "All log messages before absl::InitializeLog()", oneDNN and CUDA notes, `cuInit` failures on
@@ -64,9 +66,9 @@ def quiet_tensorflow() -> None:
     """
     global _TENSORFLOW_STARTED
     configure_tensorflow_logging()
-    if _TENSORFLOW_STARTED:
+    tensorflow = tensorflow or os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow"
+    if _TENSORFLOW_STARTED in (True, tensorflow):  # started already, with TensorFlow if it is needed
         return
-    tensorflow = os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow"
 
     def start() -> None:
         import keras  # noqa: F401  (imports the backend)
@@ -78,7 +80,7 @@ def quiet_tensorflow() -> None:
 
     if verbose():
         start()
-        _TENSORFLOW_STARTED = True
+        _TENSORFLOW_STARTED = tensorflow
         return
     import logging
     import sys
@@ -100,7 +102,7 @@ def quiet_tensorflow() -> None:
             os.close(saved)
     for name in ("tensorflow", "absl"):  # Python-side warnings of TensorFlow (e.g. retracing notes)
         logging.getLogger(name).setLevel(logging.ERROR)
-    _TENSORFLOW_STARTED = True
+    _TENSORFLOW_STARTED = tensorflow
 
 
 def parse_units(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from multinn.cli.common import load_model, model_options, model_source, stderr_console, stdout_console
+from multinn.cli.common import load_model, model_options, model_source, quiet_tensorflow, stderr_console, stdout_console
 from multinn.errors import MultinnError
 
 FRAME_METRICS = ("frame_accuracy", "frame_precision", "frame_recall", "frame_f1")
@@ -113,6 +113,7 @@ def evaluate(
         raise MultinnError("--steps sets the length of samples: add --samples N")
     source = model_source(preset, model_dir)
     err = stderr_console()
+    quiet_tensorflow(tensorflow=True)  # evaluation reads its data through tf.data
     model = load_model(source)
     ds = datasets.load(data, split=split, path=data_file)
     if max_pieces:

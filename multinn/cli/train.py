@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import shlex
 import shutil
 import sys
@@ -359,6 +360,12 @@ def train(ctx: click.Context, **options) -> None:
     out: Path = options["out"]
     err = stderr_console()
     check_input_sharding(options["input_sharding"], options["data"])  # before TensorFlow starts
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if backend != "tensorflow" and (options["strategy"] != "default" or options["mixed_precision"]):
+        raise MultinnError(
+            f"--strategy {options['strategy']} and --mixed-precision need the TensorFlow backend "
+            f"(KERAS_BACKEND={backend}); docs/models.md says what runs where"
+        )
     if options["mixed_precision"] == "auto" and not options["resume"]:
         from multinn.distribute import precision_policy
 
@@ -387,7 +394,7 @@ def train(ctx: click.Context, **options) -> None:
         raise MultinnError(f"{out} already holds a training run; pass --resume to continue it, or choose another --out")
     else:
         state = new_state(options, command_line(ctx))
-    quiet_tensorflow()
+    quiet_tensorflow(tensorflow=True)
     from multinn.distribute import chief_directory, get_strategy, replica_batch_size
 
     strategy = get_strategy(options["strategy"])  # first: a multi-worker strategy must precede other TensorFlow work
@@ -406,7 +413,7 @@ def train(ctx: click.Context, **options) -> None:
 
 def _train(ctx: click.Context, options: dict, state: dict, run_dir: Path, out: Path, strategy, err) -> None:
     """Train in `strategy`, reading a resumed run from `run_dir` and writing to `out` (`run_dir` on the chief)."""
-    quiet_tensorflow()
+    quiet_tensorflow(tensorflow=True)
     import keras
     import tensorflow as tf
 

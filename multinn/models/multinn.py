@@ -32,7 +32,7 @@ FLOAT32_LAYERS = (NADELayer, RBMLayer, DBNEncoder)
 def make_generate_function(model: MultINN, batch_size: int, total: int, primer_steps: int, jit_compile: bool):
     """The compiled generation loop of `model` for one batch size, length and primer length
     (keras-hub's `make_generate_function`): `fn(primer, clamp, clamp_mask, temperature, seed)`,
-    compiled by `multinn.backend.compile_function` (a `tf.function`, XLA with `jit_compile`, on
+    compiled by `multinn.backend.compile_function` (a TensorFlow function, XLA with `jit_compile`, on
     TensorFlow; `jax.jit` on JAX)."""
     from multinn.backend import compile_function
 
@@ -85,7 +85,7 @@ class MultINN(keras.Model):
             Weights are float32 in every policy; a saved model reloads with its policy.
 
     Distributed training: create and compile the model inside `strategy.scope()` of a
-    `tf.distribute` strategy (see `multinn.distribute`); the batches `fit` gets are global
+    TensorFlow distribution strategy (see `multinn.distribute`); the batches `fit` gets are global
     batches, split over the replicas, and a step equals the single-device step on the global
     batch (`train_step`).
     """
@@ -353,7 +353,7 @@ class MultINN(keras.Model):
     def train_step(self, *args):
         """Keras's training step of this backend (its signature: `(data)`, JAX `(state, data)`), on
         `compute_loss` and `compute_metrics`; on TensorFlow `multinn.backend.tensorflow.train_step`,
-        which adds what `tf.distribute` needs (a step under a strategy equals the single-device
+        which adds what TensorFlow distribution strategies need (a step under a strategy equals the single-device
         step on the global batch)."""
         if keras.backend.backend() == "tensorflow":
             from multinn.backend import tensorflow as backend
