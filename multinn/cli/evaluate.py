@@ -26,23 +26,13 @@ def metrics_report(logs: dict, spec) -> dict:
 
 
 def evaluation_pipeline(dataset, batch_size: int):
-    """Whole pieces in order, every batch padded to the longest piece of the split.
-
-    With one padded length for all batches, the Keras `Mean` metrics (which average each
-    example over its padded steps before weighting) give the exact average over real steps:
-    the NLL does not depend on the batch size or on how pieces share batches.
-    """
-    import tensorflow as tf
-
+    """Whole pieces in order, every batch padded to the longest piece of the split
+    (`make_tf_dataset(..., shuffle=False, pad_to_longest=True)`), so that the NLL is the exact
+    average over real steps, whatever the batch size. `dataset`: a `PianorollDataset` or a
+    `ShardedSplit` (streamed)."""
     from multinn.data import make_tf_dataset
 
-    longest = int(dataset.lengths.max())
-
-    def pad(pianoroll, mask):
-        extra = longest - tf.shape(pianoroll)[1]
-        return tf.pad(pianoroll, [[0, 0], [0, extra], [0, 0], [0, 0]]), tf.pad(mask, [[0, 0], [0, extra]])
-
-    return make_tf_dataset(dataset, batch_size, shuffle=False).map(pad)
+    return make_tf_dataset(dataset, batch_size, shuffle=False, pad_to_longest=True)
 
 
 def recorded_nll(source: str, data: str, split: str) -> float | None:
@@ -144,7 +134,7 @@ def evaluate(
 
 def _likelihood(model, source: str, ds, data: str, split: str, batch_size: int, err) -> dict:
     """Evaluate the NLL and frame metrics over whole pieces; print their table; return them."""
-    from multinn.cli.callbacks import EvaluationProgress
+    from multinn.callbacks import EvaluationProgress
 
     pipeline = evaluation_pipeline(ds, batch_size)
     progress = EvaluationProgress(err, math.ceil(len(ds) / batch_size), f"evaluating {data}/{split}")

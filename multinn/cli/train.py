@@ -98,7 +98,9 @@ def load_shards(data_file: str | None, spec_value: str | None, max_pieces: int |
 
 def pretraining_data(train, seed: int, max_frames: int = 100_000):
     """What pre-training reads: the train split, or for shards a seeded in-memory sample of `max_frames` frames."""
-    return train.load(max_frames=max_frames, seed=seed) if hasattr(train, "tf_dataset") else train
+    from multinn.data import ShardedSplit
+
+    return train.load(max_frames=max_frames, seed=seed) if isinstance(train, ShardedSplit) else train
 
 
 def build_model(options: dict, spec):
@@ -183,7 +185,7 @@ def per_worker_files(split, batch_size: int, pipeline: dict, strategy, console):
 
 def evaluate_splits(model, splits: dict, names, batch_size: int, console) -> dict:
     """`{split: metrics}` on whole pieces (NLL in nats per step, per track, frame metrics)."""
-    from multinn.cli.callbacks import EvaluationProgress
+    from multinn.callbacks import EvaluationProgress
     from multinn.cli.evaluate import evaluation_pipeline
     from multinn.distribute import with_auto_shard_policy
 
@@ -191,12 +193,8 @@ def evaluate_splits(model, splits: dict, names, batch_size: int, console) -> dic
     for split in names:
         ds = splits[split]
         steps = math.ceil(len(ds) / batch_size)
-        if hasattr(ds, "tf_dataset"):  # shards: streamed in order, every batch padded to the longest piece
-            pipeline = ds.tf_dataset(batch_size, shuffle=False, pad_to_longest=True)
-        else:
-            pipeline = evaluation_pipeline(ds, batch_size)
         logs = model.evaluate(
-            with_auto_shard_policy(pipeline),
+            with_auto_shard_policy(evaluation_pipeline(ds, batch_size)),
             return_dict=True,
             verbose=0,
             callbacks=[EvaluationProgress(console, steps, f"evaluating {split}")],
@@ -414,62 +412,93 @@ def train(ctx: click.Context, **options) -> None:
 def _train(ctx: click.Context, options: dict, state: dict, run_dir: Path, out: Path, strategy, err) -> None:
     """Train in `strategy`, reading a resumed run from `run_dir` and writing to `out` (`run_dir` on the chief)."""
     quiet_tensorflow(tensorflow=True)
-    import keras
-    import tensorflow as tf
-
-    from multinn.cli.callbacks import MidiSamples, ResumableEarlyStopping, RichProgress, RunCheckpoint
-    from multinn.cli.run_state import RunStateError, verified_file, write_state
-    from multinn.data import make_tf_dataset
-    from multinn.distribute import task_of, with_auto_shard_policy
-    from multinn.presets import save_preset
+    from multinn.distribute import task_of
 
     splits = load_splits(options["data"], options["data_file"], options["spec"], options["max_pieces"], err)
-    spec = splits["train"].spec
-    completed = state["completed_epochs"]
-    if completed:
-        import multinn.models  # noqa: F401  (registers the model classes that load_model looks up)
-
-        record = state["checkpoint"]
-        with strategy.scope():
-            model = keras.saving.load_model(verified_file(run_dir, record))
-        steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
-        if "optimizer_iterations" in record and steps != record["optimizer_iterations"]:
-            raise RunStateError(
-                f"{run_dir / record['file']}: its optimizer is at step {steps}, but {run_dir}/state.json records "
-                f"{record['optimizer_iterations']}; the run cannot be resumed from it (train into a new --out)"
-            )
-        if out != run_dir and state["best"]:  # a non-chief worker reads its own copy
-            (out / state["best"]["file"]).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(verified_file(run_dir, state["best"]), out / state["best"]["file"])
-        model.spec.check_compatible(spec, what=f"data ({options['data']})")
-        err.print(f"resuming {run_dir} after epoch {completed} (optimizer step {steps})")
-        write_state(out, state)  # the resuming command joins the run's history
-    else:
-        if options["resume"]:
-            err.print(f"resuming {run_dir}: no epoch was completed; training starts again from the saved options")
-        with strategy.scope():
-            model = build_model(options, spec)
-        # Pre-training runs on one device: under a strategy, on a copy built outside it that starts
-        # from the model's initial weights (the same on every worker), and is copied back.
-        trainee = model
-        if strategy is not tf.distribute.get_strategy():
-            trainee = build_model(options, spec)
-            trainee.set_weights(model.get_weights())
-        out.mkdir(parents=True, exist_ok=True)
-        write_state(out, state)
-        if options["pretrain_epochs"] and (options["encoder"] == "dbn" or options["generator"] == "rbm"):
-            err.print(f"pre-training ({options['pretrain_epochs']} epochs per stage)")
-        with contextlib.redirect_stdout(sys.stderr):  # Keras prints pre-training progress on stdout
-            pretrain_data = pretraining_data(splits["train"], options["seed"])
-            trainee.pretrain_encoders(pretrain_data, epochs=options["pretrain_epochs"])
-            trainee.pretrain_generators(pretrain_data, epochs=options["pretrain_epochs"])
-        if trainee is not model:
-            model.set_weights(trainee.get_weights())
+    model = _build(options, state, splits["train"].spec, run_dir, out, strategy, err)
+    if not state["completed_epochs"]:
+        _pretrain(model, options, state, splits["train"], out, strategy, err)
     err.print(
         f"{model.mode} model, {options['generator']} generator, {model.count_params():,} parameters; "
         f"{options['data']}: {len(splits['train'])} train / {len(splits['valid'])} valid pieces"
     )
+    _fit(model, options, state, splits, out, strategy, err)
+    metadata, preset = _save_preset(model, options, state, splits, out, err)
+    if out != run_dir:
+        task_type, task_id = task_of(strategy)
+        err.print(f"{task_type} {task_id} done; the chief writes the run to its --out")
+        return
+    _report(out, metadata, preset)
 
+
+def _build(options: dict, state: dict, spec, run_dir: Path, out: Path, strategy, err):
+    """The model of the run, in `strategy`'s scope: a resumed run's checkpoint, verified against
+    `run_dir/state.json` (the resuming command is recorded in `out`), or a fresh model."""
+    import keras
+
+    from multinn.cli.run_state import RunStateError, verified_file, write_state
+
+    completed = state["completed_epochs"]
+    if not completed:
+        if options["resume"]:
+            err.print(f"resuming {run_dir}: no epoch was completed; training starts again from the saved options")
+        with strategy.scope():
+            return build_model(options, spec)
+    import multinn.models  # noqa: F401  (registers the model classes that load_model looks up)
+
+    record = state["checkpoint"]
+    with strategy.scope():
+        model = keras.saving.load_model(verified_file(run_dir, record))
+    steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    if "optimizer_iterations" in record and steps != record["optimizer_iterations"]:
+        raise RunStateError(
+            f"{run_dir / record['file']}: its optimizer is at step {steps}, but {run_dir}/state.json records "
+            f"{record['optimizer_iterations']}; the run cannot be resumed from it (train into a new --out)"
+        )
+    if out != run_dir and state["best"]:  # a non-chief worker reads its own copy
+        (out / state["best"]["file"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(verified_file(run_dir, state["best"]), out / state["best"]["file"])
+    model.spec.check_compatible(spec, what=f"data ({options['data']})")
+    err.print(f"resuming {run_dir} after epoch {completed} (optimizer step {steps})")
+    write_state(out, state)  # the resuming command joins the run's history
+    return model
+
+
+def _pretrain(model, options: dict, state: dict, train, out: Path, strategy, err) -> None:
+    """Record the fresh run in `out`, then pre-train the model's DBN encoders and RBM generators
+    (what `--encoder`/`--generator` ask for) on the train split, for `--pretrain-epochs`."""
+    import tensorflow as tf
+
+    from multinn.cli.run_state import write_state
+
+    # Pre-training runs on one device: under a strategy, on a copy built outside it that starts
+    # from the model's initial weights (the same on every worker), and is copied back.
+    trainee = model
+    if strategy is not tf.distribute.get_strategy():
+        trainee = build_model(options, train.spec)
+        trainee.set_weights(model.get_weights())
+    out.mkdir(parents=True, exist_ok=True)
+    write_state(out, state)
+    if options["pretrain_epochs"] and (options["encoder"] == "dbn" or options["generator"] == "rbm"):
+        err.print(f"pre-training ({options['pretrain_epochs']} epochs per stage)")
+    with contextlib.redirect_stdout(sys.stderr):  # Keras prints pre-training progress on stdout
+        pretrain_data = pretraining_data(train, options["seed"])
+        trainee.pretrain_encoders(pretrain_data, epochs=options["pretrain_epochs"])
+        trainee.pretrain_generators(pretrain_data, epochs=options["pretrain_epochs"])
+    if trainee is not model:
+        model.set_weights(trainee.get_weights())
+
+
+def _fit(model, options: dict, state: dict, splits: dict, out: Path, strategy, err) -> None:
+    """`model.fit` on the train split, validated on the valid split, from the epoch after the last
+    completed one to `--epochs`, committing the run after every epoch (`RunCheckpoint`)."""
+    import keras
+
+    from multinn.callbacks import MidiSamples, ResumableEarlyStopping, RichProgress, RunCheckpoint
+    from multinn.data import make_tf_dataset
+    from multinn.distribute import with_auto_shard_policy
+
+    completed = state["completed_epochs"]
     crop = options["crop_beats"]
     crop = DEFAULT_CROP_BEATS.get(options["data"], 16) if crop is None else (crop or None)
     batch = options["batch_size"]
@@ -491,7 +520,7 @@ def _train(ctx: click.Context, options: dict, state: dict, run_dir: Path, out: P
         RichProgress(err, epochs, math.ceil(len(splits["train"]) / batch)),
         keras.callbacks.TensorBoard(log_dir=str(out / "logs")),
         early,
-        MidiSamples(out, options["sample_every"], 4 * spec.steps_per_bar),
+        MidiSamples(out, options["sample_every"], 4 * splits["train"].spec.steps_per_bar),
         RunCheckpoint(out, state, early),
     ]
     if state["stopped_early"]:
@@ -510,9 +539,16 @@ def _train(ctx: click.Context, options: dict, state: dict, run_dir: Path, out: P
             verbose=0,
         )
 
+
+def _save_preset(model, options: dict, state: dict, splits: dict, out: Path, err) -> tuple[dict, Path]:
+    """Evaluate the best weights on the valid and test splits, record the metrics in the run state
+    and write `out/preset`; returns the preset's metadata and directory."""
+    from multinn.cli.run_state import verified_file, write_state
+    from multinn.presets import save_preset
+
     if state["best"]:
         model.load_weights(verified_file(out, state["best"]))
-    metrics = evaluate_splits(model, splits, ("valid", "test"), batch, err)
+    metrics = evaluate_splits(model, splits, ("valid", "test"), options["batch_size"], err)
     state["metrics"] = metrics
     write_state(out, state)
     opts = state["options"]
@@ -530,19 +566,18 @@ def _train(ctx: click.Context, options: dict, state: dict, run_dir: Path, out: P
         "options": {k: opts.get(k) for k in (*RUN_OPTIONS, *ADJUSTABLE_OPTIONS)},
         "metrics": metrics,
     }
-    preset = save_preset(model, out / "preset", metadata)
-    if out != run_dir:
-        task_type, task_id = task_of(strategy)
-        err.print(f"{task_type} {task_id} done; the chief writes the run to its --out")
-        return
+    return metadata, save_preset(model, out / "preset", metadata)
 
+
+def _report(out: Path, metadata: dict, preset: Path) -> None:
+    """The run's table on stdout: NLL and frame F1 of each evaluated split, and where the preset is."""
     from rich.table import Table
 
     table = Table(title=f"{out}: {metadata['epochs']} epochs (best {metadata['best_epoch']})")
     table.add_column("split")
     for key in ("nll", "frame_f1"):
         table.add_column(key, justify="right")
-    for split, logs in metrics.items():
+    for split, logs in metadata["metrics"].items():
         table.add_row(split, *(f"{logs[k]:.4f}" if k in logs else "-" for k in ("nll", "frame_f1")))
     console = stdout_console()
     console.print(table)

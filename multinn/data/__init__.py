@@ -1,7 +1,7 @@
 """Piano-roll data: the spec, MIDI I/O, the sparse dataset container, shards and the tf.data pipeline.
 
-Only the tf.data pipelines (`make_tf_dataset`, `ShardedDataset.tf_dataset`) need TensorFlow, and
-import it when called.
+Only the tf.data pipeline (`make_tf_dataset`, which `ShardedDataset.tf_dataset` calls) needs
+TensorFlow, and imports it when called.
 """
 
 from multinn.data.midi import (
@@ -18,7 +18,8 @@ from multinn.data.midi import (
 from multinn.data.pianoroll_dataset import PianorollDataset
 from multinn.data.pianoroll_spec import PianorollSpec, TrackSpec
 from multinn.data.pipeline import make_tf_dataset
-from multinn.data.shards import ShardedDataset, ShardedSplit, ShardWriter, read_shard, write_shards
+from multinn.data.shard_writer import ShardWriter, write_shards
+from multinn.data.sharded_dataset import ShardedDataset, ShardedSplit, read_shard
 
 __all__ = [
     "MidiReport",

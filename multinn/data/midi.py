@@ -35,6 +35,7 @@ import numpy as np
 
 from multinn.data.pianoroll_spec import PianorollSpec
 from multinn.errors import MidiError, SpecError
+from multinn.utils.checks import is_int
 from multinn.utils.io import atomic_write
 
 DRUM_CHANNEL = 9
@@ -1293,7 +1294,7 @@ def _check_time_signature(path: str, spec: PianorollSpec, time_signature: Any) -
         return spec.beats_per_bar, 4
     try:
         numerator, denominator = time_signature
-        valid = all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in time_signature)
+        valid = all(is_int(x) for x in time_signature)
     except (TypeError, ValueError):
         valid = False
     if not valid or not 1 <= numerator <= 255 or denominator not in (1, 2, 4, 8, 16, 32, 64, 128):

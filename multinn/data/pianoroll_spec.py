@@ -11,16 +11,7 @@ from typing import Any
 import numpy as np
 
 from multinn.errors import SpecError
-
-
-def _check_int(value: Any, field: str, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise SpecError(f"`{field}` must be an integer, got {value!r}")
-    value = int(value)
-    if value < low or (high is not None and value > high):
-        bounds = f"between {low} and {high}" if high is not None else f">= {low}"
-        raise SpecError(f"`{field}` must be {bounds}, got {value}")
-    return value
+from multinn.utils.checks import check_int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,7 +31,8 @@ class TrackSpec:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise SpecError(f"a track name must be a non-empty string, got {self.name!r}")
-        object.__setattr__(self, "program", _check_int(self.program, f"tracks[{self.name!r}].program", 0, 127))
+        program = check_int(self.program, f"tracks[{self.name!r}].program", 0, 127, error=SpecError)
+        object.__setattr__(self, "program", program)
         if not isinstance(self.is_drum, (bool, np.bool_)):
             raise SpecError(f"`tracks[{self.name!r}].is_drum` must be a boolean, got {self.is_drum!r}")
         object.__setattr__(self, "is_drum", bool(self.is_drum))
@@ -91,10 +83,10 @@ class PianorollSpec:
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        set_("steps_per_beat", _check_int(self.steps_per_beat, "steps_per_beat", 1, 960))
-        set_("lowest_pitch", _check_int(self.lowest_pitch, "lowest_pitch", 0, 127))
-        set_("highest_pitch", _check_int(self.highest_pitch, "highest_pitch", 0, 127))
-        set_("beats_per_bar", _check_int(self.beats_per_bar, "beats_per_bar", 1, 64))
+        set_("steps_per_beat", check_int(self.steps_per_beat, "steps_per_beat", 1, 960, error=SpecError))
+        set_("lowest_pitch", check_int(self.lowest_pitch, "lowest_pitch", 0, 127, error=SpecError))
+        set_("highest_pitch", check_int(self.highest_pitch, "highest_pitch", 0, 127, error=SpecError))
+        set_("beats_per_bar", check_int(self.beats_per_bar, "beats_per_bar", 1, 64, error=SpecError))
         if self.highest_pitch < self.lowest_pitch:
             raise SpecError(
                 f"`highest_pitch` ({self.highest_pitch}) must not be below `lowest_pitch` ({self.lowest_pitch})"

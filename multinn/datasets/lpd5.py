@@ -24,6 +24,7 @@ import numpy as np
 from multinn.data.pianoroll_dataset import PianorollDataset
 from multinn.data.pianoroll_spec import PianorollSpec, TrackSpec
 from multinn.errors import DatasetError, SpecError
+from multinn.utils.checks import check_positive_int
 
 LPD5_SPEC = PianorollSpec(
     steps_per_beat=12,
@@ -185,9 +186,7 @@ class LPD5Stream:
     ):
         self.path = os.fspath(path)
         self.spec = spec
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-            raise DatasetError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-        self.chunk_size = int(chunk_size)
+        self.chunk_size = check_positive_int(chunk_size, "chunk_size", error=DatasetError)
         with self._open() as zf:
             self.shape = self._read_shape(zf)
             with zf.open("nonzero.npy") as f:

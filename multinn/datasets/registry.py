@@ -17,6 +17,7 @@ from multinn.datasets.jsb_chorales import BACH_SATB_SPEC, JSB_CHORALES_SPEC, rea
 from multinn.datasets.lpd5 import LPD5_SPEC, read_lpd5
 from multinn.datasets.midi_folder import midi_files, read_midi_folder
 from multinn.errors import DatasetError
+from multinn.utils.download import Download
 from multinn.utils.io import multinn_home, sha256_file
 from multinn.utils.names import unknown_name
 
@@ -25,14 +26,17 @@ SPLITS = ("train", "valid", "test")
 Reader = Callable[..., "dict[str, PianorollDataset]"]
 
 
-@dataclasses.dataclass(frozen=True)
-class DataSource:
-    """A file the package can download, checked against its SHA-256 digest."""
+@dataclasses.dataclass(frozen=True, init=False)
+class DataSource(Download):
+    """A dataset file the package can download, checked against its SHA-256 digest: a `Download`
+    whose positional arguments come in the order `(url, filename, size, sha256)`.
 
-    url: str
-    filename: str
-    size: int
-    sha256: str
+    Raises:
+        ValueError: A field is malformed.
+    """
+
+    def __init__(self, url: str, filename: str, size: int, sha256: str) -> None:
+        super().__init__(url, filename, sha256, size)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,10 +83,10 @@ register_dataset(
         read_jsb_chorales,
         JSB_CHORALES_SPEC,
         DataSource(
-            _JSB_REPO + "jsb-chorales-quarter.json",
-            "jsb-chorales-quarter.json",
-            407200,
-            "2db9329f1881a1d3f49703ec556bf1d6f84b4f6c1d702c156536e93cf31e1c91",
+            url=_JSB_REPO + "jsb-chorales-quarter.json",
+            filename="jsb-chorales-quarter.json",
+            size=407200,
+            sha256="2db9329f1881a1d3f49703ec556bf1d6f84b4f6c1d702c156536e93cf31e1c91",
         ),
     )
 )
@@ -93,10 +97,10 @@ register_dataset(
         read_bach_satb,
         BACH_SATB_SPEC,
         DataSource(
-            _JSB_REPO + "Jsb16thSeparated.json",
-            "Jsb16thSeparated.json",
-            1666444,
-            "79294cc374f9252e95ef4b703161524c1c53dc1f712c236f00f1c1f5d54af5a7",
+            url=_JSB_REPO + "Jsb16thSeparated.json",
+            filename="Jsb16thSeparated.json",
+            size=1666444,
+            sha256="79294cc374f9252e95ef4b703161524c1c53dc1f712c236f00f1c1f5d54af5a7",
         ),
     )
 )

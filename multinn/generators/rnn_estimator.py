@@ -7,20 +7,7 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
-from multinn.layers._validation import check_positive_int
-
-
-def check_units(units: Sequence[int] | int, name: str) -> list[int]:
-    """A list of positive layer sizes (an int is one layer)."""
-    if isinstance(units, int) and not isinstance(units, bool):
-        units = [units]
-    try:
-        units = list(units)
-    except TypeError:
-        raise ValueError(f"`{name}`: expected a list of positive integers, got {units!r}") from None
-    if not units:
-        raise ValueError(f"`{name}`: expected at least one layer size, got {units!r}")
-    return [check_positive_int(u, name) for u in units]
+from multinn.utils.checks import check_positive_int, check_units
 
 
 class RNNEstimator(keras.layers.Layer):

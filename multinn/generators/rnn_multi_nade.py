@@ -9,8 +9,9 @@ import numpy as np
 from keras import ops
 
 from multinn.backend import fold_seed
-from multinn.generators.rnn_estimator import RNNEstimator, check_units
+from multinn.generators.rnn_estimator import RNNEstimator
 from multinn.layers.nade_layer import NADELayer
+from multinn.utils.checks import check_units
 
 
 @keras.saving.register_keras_serializable(package="multinn")

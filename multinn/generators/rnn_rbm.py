@@ -9,8 +9,8 @@ import numpy as np
 from keras import ops
 
 from multinn.generators.rnn_estimator import RNNEstimator
-from multinn.layers._validation import check_positive_int
 from multinn.layers.rbm_layer import RBMLayer
+from multinn.utils.checks import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="multinn")

@@ -6,8 +6,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from multinn.layers._validation import check_positive_int
 from multinn.layers.rbm_layer import RBMLayer
+from multinn.utils.checks import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="multinn")
@@ -101,7 +101,10 @@ class DBNEncoder(keras.layers.Layer):
         return v
 
     def reconstruction_error(self, x):
-        """Mean squared error of `decode(encode(x))` against `x` `[batch, layer_sizes[0]]`, per unit: a scalar."""
+        """Mean squared error of `decode(encode(x))` against `x` `[batch, layer_sizes[0]]`, per unit: a scalar.
+
+        For one RBM this is the `"reconstruction_error"` that `RBMLayer.pretrain` reports per epoch.
+        """
         x = ops.cast(x, self.compute_dtype)
         return ops.mean(ops.square(self.decode(self.encode(x)) - x))
 

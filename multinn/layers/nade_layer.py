@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from multinn import backend
-from multinn.layers._validation import check_positive_int
+from multinn.utils.checks import check_positive_int
 
 IMPLEMENTATIONS = ("loop", "vectorized")
 

@@ -9,7 +9,7 @@ import numpy as np
 from keras import ops
 
 from multinn import backend
-from multinn.layers._validation import check_positive_int
+from multinn.utils.checks import check_positive_int
 
 EXACT_MAX_UNITS = 20
 """`log_partition` enumerates the smaller side exactly up to this many units (2**20 states)."""

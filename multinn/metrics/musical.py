@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from multinn.errors import SpecError
+from multinn.utils.checks import check_int
 
 if TYPE_CHECKING:
     from multinn.data.pianoroll_spec import PianorollSpec
@@ -173,15 +174,6 @@ def _parse(roll: RollLike, name: str = "roll") -> _Rolls:
     if one_track:
         array = array[..., None]
     return _Rolls(array, array.shape[2], array.shape[3], one_track, False)
-
-
-def _check_int(value: Any, name: str, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise SpecError(f"`{name}` must be an integer, got {value!r}")
-    if value < low or (high is not None and value > high):
-        bounds = f"between {low} and {high}" if high is not None else f">= {low}"
-        raise SpecError(f"`{name}` must be {bounds}, got {value}")
-    return int(value)
 
 
 def _pooled(rolls: _Rolls, stats: Callable[[np.ndarray], tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
@@ -370,7 +362,7 @@ def empty_bar_rate(roll: RollLike, steps_per_bar: int) -> np.ndarray | float:
         SpecError: for a bad shape, dtype or `steps_per_bar`.
     """
     rolls = _parse(roll)
-    steps_per_bar = _check_int(steps_per_bar, "steps_per_bar", 1)
+    steps_per_bar = check_int(steps_per_bar, "steps_per_bar", 1, error=SpecError)
 
     def stats(x):
         bar = _bar_stats(_bar_pitch_counts(x, steps_per_bar), 0)
@@ -394,7 +386,7 @@ def used_pitches(roll: RollLike, steps_per_bar: int) -> np.ndarray | float:
         SpecError: for a bad shape, dtype or `steps_per_bar`.
     """
     rolls = _parse(roll)
-    steps_per_bar = _check_int(steps_per_bar, "steps_per_bar", 1)
+    steps_per_bar = check_int(steps_per_bar, "steps_per_bar", 1, error=SpecError)
 
     def stats(x):
         bar = _bar_stats(_bar_pitch_counts(x, steps_per_bar), 0)
@@ -419,8 +411,8 @@ def used_pitch_classes(roll: RollLike, steps_per_bar: int, lowest_pitch: int = 0
         SpecError: for a bad shape, dtype, `steps_per_bar` or `lowest_pitch`.
     """
     rolls = _parse(roll)
-    steps_per_bar = _check_int(steps_per_bar, "steps_per_bar", 1)
-    lowest_pitch = _check_int(lowest_pitch, "lowest_pitch", 0)
+    steps_per_bar = check_int(steps_per_bar, "steps_per_bar", 1, error=SpecError)
+    lowest_pitch = check_int(lowest_pitch, "lowest_pitch", 0, error=SpecError)
 
     def stats(x):
         bar = _bar_stats(_bar_pitch_counts(x, steps_per_bar), lowest_pitch)
@@ -449,7 +441,7 @@ def qualified_note_rate(roll: RollLike, min_length: int = 3) -> np.ndarray | flo
         SpecError: for a bad shape, dtype or `min_length`.
     """
     rolls = _parse(roll)
-    min_length = _check_int(min_length, "min_length", 1)
+    min_length = check_int(min_length, "min_length", 1, error=SpecError)
     return rolls.finish(_ratio(*_pooled(rolls, lambda x: _qualified_stats(x, _onsets(x), min_length))))
 
 
@@ -471,7 +463,7 @@ def polyphonic_rate(roll: RollLike, threshold: int = 2) -> np.ndarray | float:
         SpecError: for a bad shape, dtype or `threshold`.
     """
     rolls = _parse(roll)
-    threshold = _check_int(threshold, "threshold", 0)
+    threshold = check_int(threshold, "threshold", 0, error=SpecError)
     return rolls.finish(_ratio(*_pooled(rolls, lambda x: _polyphonic_stats(x, threshold))))
 
 
@@ -507,8 +499,8 @@ def drum_pattern_rate(
         SpecError: for a bad shape or dtype, a bar without an 8th-note grid, or a bad `tolerance`.
     """
     rolls = _parse(roll)
-    steps_per_bar = _check_int(steps_per_bar, "steps_per_bar", 1)
-    beats_per_bar = _check_int(beats_per_bar, "beats_per_bar", 1)
+    steps_per_bar = check_int(steps_per_bar, "steps_per_bar", 1, error=SpecError)
+    beats_per_bar = check_int(beats_per_bar, "beats_per_bar", 1, error=SpecError)
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float, np.number)) or not 0 <= tolerance <= 1:
         raise SpecError(f"`tolerance` must be between 0 and 1, got {tolerance!r}")
     mask = _drum_pattern_mask(steps_per_bar, float(tolerance), beats_per_bar)
@@ -547,8 +539,8 @@ def tonal_distance(roll: RollLike, steps_per_bar: int, lowest_pitch: int = 0) ->
             "tonal_distance compares tracks: `roll` must be [batch, time, pitch, track] or a list of "
             "[time, pitch, track] pieces (stack two tracks on the last axis to compare them)"
         )
-    steps_per_bar = _check_int(steps_per_bar, "steps_per_bar", 1)
-    lowest_pitch = _check_int(lowest_pitch, "lowest_pitch", 0)
+    steps_per_bar = check_int(steps_per_bar, "steps_per_bar", 1, error=SpecError)
+    lowest_pitch = check_int(lowest_pitch, "lowest_pitch", 0, error=SpecError)
 
     def stats(x):
         return _tonal_stats(_fold_octaves(_bar_pitch_counts(x, steps_per_bar), lowest_pitch))
@@ -581,9 +573,9 @@ def in_scale_rate(
         SpecError: for a bad shape, dtype or argument.
     """
     rolls = _parse(roll)
-    lowest_pitch = _check_int(lowest_pitch, "lowest_pitch", 0)
+    lowest_pitch = check_int(lowest_pitch, "lowest_pitch", 0, error=SpecError)
     if tonic is not None:
-        tonic = _check_int(tonic, "tonic", 0, 11)
+        tonic = check_int(tonic, "tonic", 0, 11, error=SpecError)
     scale = _scale_matrix(mode)
     return rolls.finish(_ratio(*_pooled(rolls, lambda x: _in_scale_stats(x, lowest_pitch, tonic, scale))))
 
@@ -654,7 +646,7 @@ def _drum_flags(spec: PianorollSpec, drum_tracks: Iterable[int | str] | None) ->
         if isinstance(track, str):
             flags[spec.track_index(track)] = True
         else:
-            flags[_check_int(track, "drum_tracks[...]", 0, spec.num_tracks - 1)] = True
+            flags[check_int(track, "drum_tracks[...]", 0, spec.num_tracks - 1, error=SpecError)] = True
     return flags
 
 

@@ -8,8 +8,7 @@ import keras
 from keras import ops
 
 from multinn.choices import FEEDBACK_MODULES
-from multinn.generators.rnn_estimator import check_units
-from multinn.layers._validation import check_positive_int
+from multinn.utils.checks import check_positive_int, check_units
 
 KINDS = FEEDBACK_MODULES
 

@@ -11,13 +11,13 @@ import numpy as np
 from keras import ops
 
 from multinn.choices import ENCODERS, GENERATORS
+from multinn.data.pianoroll_dataset import PianorollDataset
 from multinn.data.pianoroll_spec import PianorollSpec
 from multinn.errors import GenerationError, SpecError
 from multinn.generators import RNNNADE, RNNRBM, RNNMultiNADE
-from multinn.generators.rnn_estimator import check_units
 from multinn.layers import DBNEncoder, NADELayer, PassEncoder, RBMLayer
 from multinn.metrics.frame_metrics import FrameMetrics
-from multinn.utils.checks import check_temperature
+from multinn.utils.checks import check_positive_int, check_temperature, check_units
 
 GENERATION_BYTES_PER_UNIT = 21
 """Bytes the generation loop holds per pitch, track, step and sequence: float32 clamp, padded
@@ -432,7 +432,7 @@ class MultINN(keras.Model):
     # ------------------------------------------------------------------ training stages
     def _frames(self, data, max_frames: int | None) -> np.ndarray:
         """All real frames `[n, P, K]` of a `PianorollDataset`, array or `(pianoroll, mask)` dataset."""
-        if hasattr(data, "coords") and hasattr(data, "lengths"):  # PianorollDataset
+        if isinstance(data, PianorollDataset):
             self.spec.check_compatible(data.spec)
             frames = np.concatenate([piece for piece in data], axis=0)
         elif isinstance(data, np.ndarray):
@@ -575,10 +575,8 @@ class MultINN(keras.Model):
                 fit in memory (`max_generation_steps`).
             SpecError: `primer` or `fixed_tracks` do not fit the spec or the length.
         """
-        if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) or num_steps < 1:
-            raise ValueError(f"`num_steps`: expected a positive integer, got {num_steps!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"`batch_size`: expected a positive integer, got {batch_size!r}")
+        num_steps = check_positive_int(num_steps, "num_steps")
+        batch_size = check_positive_int(batch_size, "batch_size")
         P, K = self.num_pitches, self.num_tracks
         primer_steps = np.shape(primer)[-3] if primer is not None and np.ndim(primer) >= 3 else 0
         self.check_generation(primer_steps + int(num_steps), batch_size, temperature)

@@ -8,10 +8,10 @@ import keras
 from keras import ops
 
 from multinn.backend import fold_seed
-from multinn.generators.rnn_estimator import check_units
 from multinn.models.feedback_module import FeedbackModule
 from multinn.models.multinn import shift_right
 from multinn.models.multinn_jamming import MultINNJamming
+from multinn.utils.checks import check_units
 
 
 @keras.saving.register_keras_serializable(package="multinn")

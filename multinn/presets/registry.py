@@ -20,6 +20,7 @@ from multinn.presets.preset import (
     read_metadata,
     verify_manifest,
 )
+from multinn.utils.download import Download
 from multinn.utils.io import multinn_home
 from multinn.utils.names import unknown_name
 
@@ -33,15 +34,16 @@ ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz")
 
 
 @dataclasses.dataclass(frozen=True)
-class PresetSource:
-    """A remote preset: an archive (`.zip` or `.tar.gz`) of a preset directory, checked by SHA-256."""
+class PresetSource(Download):
+    """A remote preset: a `Download` (url, filename, sha256, size) of an archive (`.zip` or
+    `.tar.gz`) of a preset directory, checked by SHA-256.
 
-    url: str
-    filename: str
-    sha256: str
-    size: int = 0
+    Raises:
+        ValueError: A field is malformed, or `filename` does not name an archive.
+    """
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not self.filename.endswith(ARCHIVE_SUFFIXES):
             raise ValueError(f"`filename`: expected a {' / '.join(ARCHIVE_SUFFIXES)} archive, got {self.filename!r}")
 

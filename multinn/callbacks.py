@@ -1,5 +1,29 @@
-"""Keras callbacks of `multinn train` and `multinn evaluate`: rich progress, resumable run state,
-atomic checkpoints, MIDI samples. Imported only inside commands (it imports Keras)."""
+"""Keras callbacks for training and evaluating `multinn` models, as `multinn train` and
+`multinn evaluate` use them.
+
+- `RichProgress`: a rich progress bar per epoch (running loss and NLL), one line per epoch.
+- `EvaluationProgress`: a rich progress bar over evaluation batches.
+- `ResumableEarlyStopping`: `EarlyStopping` on `val_nll` that continues an earlier run's best
+  value and patience counter.
+- `RunCheckpoint`: the per-epoch commit of a training directory: full-model checkpoint, best
+  weights, then `state.json` (the run state of `multinn.cli.run_state`), atomically.
+- `MidiSamples`: a seeded MIDI sample every few epochs.
+- `save_model_atomically(model, path)`: `model.save` / `model.save_weights` through a temporary
+  file, so a crash never leaves half a file.
+
+```python
+from pathlib import Path
+
+from rich.console import Console
+
+from multinn.callbacks import MidiSamples, RichProgress
+
+callbacks = [RichProgress(Console(stderr=True), epochs=10, steps=len(train)), MidiSamples(Path("runs/satb"), 2, 64)]
+model.fit(train, epochs=10, verbose=0, callbacks=callbacks)  # train: make_tf_dataset(...) batches
+```
+
+Importing this module imports Keras.
+"""
 
 from __future__ import annotations
 
