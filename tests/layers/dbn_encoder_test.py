@@ -33,6 +33,14 @@ def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def numpy_encode(encoder, x):
+    """The mean-field upward pass in float64: `sigmoid(h W + c)`, one RBM after the other."""
+    h = np.asarray(x, np.float64)
+    for rbm in encoder.rbms:
+        h = sigmoid(h @ np.asarray(rbm.kernel, np.float64) + np.asarray(rbm.hidden_bias, np.float64))
+    return h
+
+
 def test_layer_basics(tmp_path):
     x = (np.random.default_rng(0).random((8, 12)) < 0.3).astype("float32")
     run_layer_test(
@@ -43,6 +51,9 @@ def test_layer_basics(tmp_path):
         loss_fn=lambda layer, x: layer.reconstruction_error(x),
         output_fn=lambda layer, x: layer.decode(layer.encode(x)),
         tmp_path=tmp_path,
+        expected_output=numpy_encode,
+        expected_num_trainable_weights=6,
+        expected_num_seed_generators=2,
     )
 
 

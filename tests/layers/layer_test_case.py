@@ -1,9 +1,12 @@
-"""Shared checks for the layers of `multinn.layers` (keras-hub style): one call per layer test, and
-the two backend-specific pieces the tests need, behind backend-neutral helpers (`compiled`,
-`value_and_gradients`), so that every test runs on TensorFlow and on JAX."""
+"""Shared checks for the layers of `multinn.layers` (keras-hub style): one call per layer test
+(`run_layer_test`), the checks it shares with the generator and model helpers (weight counts,
+config round trip, a `fit` step), and the two backend-specific pieces the tests need, behind
+backend-neutral helpers (`compiled`, `value_and_gradients`), so that every test runs on TensorFlow
+and on JAX."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,6 +29,55 @@ class LossModel(keras.Model):
         return loss
 
 
+def seed_generators(layer: keras.layers.Layer) -> list:
+    """The `keras.random.SeedGenerator`s of `layer` and all its sublayers, each once."""
+    found = {}
+    for sublayer in layer._flatten_layers(include_self=True):
+        for generator in sublayer._seed_generators:
+            found.setdefault(id(generator), generator)
+    return list(found.values())
+
+
+def assert_weight_counts(
+    layer: keras.layers.Layer, num_trainable: int, num_non_trainable: int, num_seed_generators: int
+) -> None:
+    """`layer` (a layer or model) has these numbers of trainable and non-trainable weights and seed generators."""
+    counts = (len(layer.trainable_weights), len(layer.non_trainable_weights), len(seed_generators(layer)))
+    assert counts == (num_trainable, num_non_trainable, num_seed_generators), (
+        f"(trainable weights, non-trainable weights, seed generators) of {layer.name}: expected "
+        f"{(num_trainable, num_non_trainable, num_seed_generators)}, got {counts}"
+    )
+
+
+def assert_config_round_trip(layer: keras.layers.Layer) -> None:
+    """`from_config(get_config())` gives the same config, equal as JSON, and weights of the same shapes,
+    directly and through Keras (de)serialisation by registered name."""
+    config = layer.get_config()
+    expected = json.dumps(config, sort_keys=True)
+    direct = type(layer).from_config(config)
+    by_name = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    for revived in (direct, by_name):
+        assert type(revived) is type(layer)
+        assert json.dumps(revived.get_config(), sort_keys=True) == expected
+        assert [tuple(w.shape) for w in revived.weights] == [tuple(w.shape) for w in layer.weights]
+
+
+def assert_fit_step_trains(
+    model: keras.Model, weights: Sequence, unchanged_weights: Sequence[str] = (), **fit_kwargs
+) -> dict:
+    """One `model.fit(**fit_kwargs)` step: its loss is finite, and every one of `weights` moves except
+    those whose `path` matches a pattern (`fnmatch`) of `unchanged_weights`, which must stay as they
+    were (weights the loss does not reach). Returns the fit's `History.history`."""
+    before = [keras.ops.convert_to_numpy(w) for w in weights]
+    history = model.fit(epochs=1, verbose=0, **fit_kwargs).history
+    assert np.isfinite(history["loss"][0])
+    for old, weight in zip(before, weights, strict=True):
+        moved = not np.array_equal(old, keras.ops.convert_to_numpy(weight))
+        unchanged = any(fnmatch.fnmatch(weight.path, pattern) for pattern in unchanged_weights)
+        assert moved != unchanged, f"weight {weight.path} {'changed' if moved else 'did not change'} in a fit step"
+    return history
+
+
 def run_layer_test(
     layer_cls: type[keras.layers.Layer],
     init_kwargs: dict,
@@ -34,8 +86,13 @@ def run_layer_test(
     loss_fn: Callable,
     output_fn: Callable,
     tmp_path: Path,
+    expected_output: np.ndarray | Callable | None = None,
+    expected_num_trainable_weights: int = 0,
+    expected_num_non_trainable_weights: int = 0,
+    expected_num_seed_generators: int = 0,
 ) -> None:
-    """Config round trip, symbolic and eager call, one `fit` step, `.keras` save/load.
+    """Weight counts, config round trip, symbolic and eager call (shape, dtype, values), one `fit`
+    step, `.keras` save/load.
 
     Args:
         layer_cls: the layer class.
@@ -46,21 +103,26 @@ def run_layer_test(
         output_fn: `output_fn(layer, x) -> array`, which must be identical after save/load
             (e.g. the log-likelihood).
         tmp_path: a directory for the saved model.
+        expected_output: the values of `layer(input_data)` (to `rtol=atol=1e-5`): an array, or
+            `fn(layer, x) -> array`, a NumPy reference computed from the layer's weights (their
+            random initial values differ between backends); `None`: values not checked.
+        expected_num_trainable_weights: `len(layer.trainable_weights)`.
+        expected_num_non_trainable_weights: `len(layer.non_trainable_weights)`.
+        expected_num_seed_generators: the `SeedGenerator`s of the layer and its sublayers.
     """
     layer = layer_cls(**init_kwargs)
-
-    # Config round trip, equal as JSON, also through Keras (de)serialisation by registered name.
-    config = layer.get_config()
-    revived = layer_cls.from_config(config)
-    assert json.dumps(revived.get_config(), sort_keys=True) == json.dumps(config, sort_keys=True)
-    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-    assert type(revived) is layer_cls
-    assert json.dumps(revived.get_config(), sort_keys=True) == json.dumps(config, sort_keys=True)
+    assert_weight_counts(
+        layer, expected_num_trainable_weights, expected_num_non_trainable_weights, expected_num_seed_generators
+    )
+    assert_config_round_trip(layer)
 
     # Eager and symbolic call.
     output = layer(input_data)
     assert tuple(output.shape) == tuple(expected_output_shape)
     assert keras.backend.standardize_dtype(output.dtype) == layer.compute_dtype
+    if expected_output is not None:
+        expected = expected_output(layer, input_data) if callable(expected_output) else expected_output
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(output), expected, rtol=1e-5, atol=1e-5)
     symbolic = layer(keras.Input(shape=input_data.shape[1:]))
     assert tuple(symbolic.shape) == (None, *expected_output_shape[1:])
 
@@ -68,12 +130,7 @@ def run_layer_test(
     trained = layer_cls(**init_kwargs)
     model = LossModel(trained, loss_fn)
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1))
-    before = [keras.ops.convert_to_numpy(w) for w in trained.trainable_weights]
-    history = model.fit(input_data, epochs=1, batch_size=len(input_data), verbose=0)
-    assert np.isfinite(history.history["loss"][0])
-    for old, new in zip(before, trained.trainable_weights, strict=True):
-        new_value = keras.ops.convert_to_numpy(new)
-        assert not np.array_equal(old, new_value), f"weight {new.path} did not change in a fit step"
+    assert_fit_step_trains(model, trained.trainable_weights, x=input_data, batch_size=len(input_data))
 
     # .keras save/load gives identical outputs.
     inputs = keras.Input(shape=input_data.shape[1:])

@@ -50,6 +50,9 @@ def test_layer_basics(tmp_path):
         loss_fn=lambda layer, x: -keras.ops.mean(layer.log_prob(x)),
         output_fn=lambda layer, x: layer.log_prob(x),
         tmp_path=tmp_path,
+        expected_output=numpy_log_prob,
+        expected_num_trainable_weights=4,
+        expected_num_seed_generators=1,
     )
 
 

@@ -17,6 +17,7 @@ def test_layer_basics(tmp_path):
         loss_fn=lambda layer, x: layer.reconstruction_error(x),
         output_fn=lambda layer, x: layer.encode(x),
         tmp_path=tmp_path,
+        expected_output=x,
     )
 
 

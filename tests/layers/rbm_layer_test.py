@@ -37,6 +37,14 @@ def numpy_log_partition(rbm, visible_bias=None, hidden_bias=None):
     return scipy.special.logsumexp(minus_energy)
 
 
+def numpy_free_energy(rbm, v):
+    """`F(v) = -log sum_h exp(-E(v, h))` in float64, by enumeration of the 2**6 hidden states."""
+    W, b, c = (np.asarray(w, np.float64) for w in (rbm.kernel, rbm.visible_bias, rbm.hidden_bias))
+    v = np.asarray(v, np.float64)
+    minus_energy = (v @ b)[:, None] + (ALL_HIDDEN @ c)[None, :] + v @ W @ ALL_HIDDEN.T
+    return -scipy.special.logsumexp(minus_energy, axis=1)
+
+
 def to_numpy(x):
     return keras.ops.convert_to_numpy(x).astype(np.float64)
 
@@ -55,6 +63,9 @@ def test_layer_basics(tmp_path):
         loss_fn=lambda layer, x: layer.cd_loss(x),
         output_fn=lambda layer, x: layer.log_prob(x, method="exact"),
         tmp_path=tmp_path,
+        expected_output=numpy_free_energy,
+        expected_num_trainable_weights=3,
+        expected_num_seed_generators=1,
     )
 
 
@@ -68,17 +79,17 @@ def test_persistent_layer_basics(tmp_path):
         loss_fn=lambda layer, x: layer.cd_loss(x),
         output_fn=lambda layer, x: layer.free_energy(x),
         tmp_path=tmp_path,
+        expected_output=numpy_free_energy,
+        expected_num_trainable_weights=3,
+        expected_num_non_trainable_weights=1,  # the persistent chains
+        expected_num_seed_generators=1,
     )
 
 
 def test_free_energy_matches_numpy():
     rbm = make_rbm()
-    W, b, c = (np.asarray(w, np.float64) for w in (rbm.kernel, rbm.visible_bias, rbm.hidden_bias))
-    v = ALL_VISIBLE.astype(np.float64)
-    # F(v) = -log sum_h exp(-E(v, h)), by enumeration of h.
-    minus_energy = (v @ b)[:, None] + (ALL_HIDDEN @ c)[None, :] + v @ W @ ALL_HIDDEN.T
     np.testing.assert_allclose(
-        to_numpy(rbm.free_energy(ALL_VISIBLE)), -scipy.special.logsumexp(minus_energy, axis=1), rtol=1e-5, atol=1e-5
+        to_numpy(rbm.free_energy(ALL_VISIBLE)), numpy_free_energy(rbm, ALL_VISIBLE), rtol=1e-5, atol=1e-5
     )
 
 
