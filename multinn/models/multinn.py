@@ -379,13 +379,17 @@ class MultINN(keras.Model):
 
             backend.build_optimizer_only(self)
 
-    def compile(self, optimizer="adam", jit_compile=False, **kwargs):
+    def compile(self, optimizer="adam", jit_compile=None, **kwargs):
         """`keras.Model.compile` with a default Adam optimizer (learning rate 1e-3); no loss is needed.
 
-        XLA is off by default: on CPU it makes the NADE loop many times slower (docs/layers.md).
-        On backends other than TensorFlow, `clip_norm` becomes the optimizer's `global_clipnorm`
-        (unless it has clipping of its own): Keras's trainer clips there.
+        `jit_compile=None` (default): off on TensorFlow, where XLA makes the NADE loop many times
+        slower on CPU (docs/layers.md) and the step runs as a `tf.function`; on on JAX, where
+        `jax.jit` is the only compilation (without it every op of a step dispatches eagerly, ~5x
+        slower). On backends other than TensorFlow, `clip_norm` becomes the optimizer's
+        `global_clipnorm` (unless it has clipping of its own): Keras's trainer clips there.
         """
+        if jit_compile is None:
+            jit_compile = keras.backend.backend() == "jax"
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
         opt = self.optimizer
         if keras.backend.backend() != "tensorflow" and self.clip_norm is not None and opt is not None:
@@ -393,8 +397,14 @@ class MultINN(keras.Model):
                 opt.global_clipnorm = self.clip_norm
 
     def compile_from_config(self, config):
-        """Recompile a loaded model (optimizer state included) from its saved compile config."""
-        self.compile(**keras.saving.deserialize_keras_object(config))
+        """Recompile a loaded model (optimizer state included) from its saved compile config.
+
+        The saved `jit_compile` is left out: it is a choice of the backend that trains (a model
+        saved on TensorFlow, where it is off, trains jitted on JAX), not a property of the model.
+        """
+        config = dict(keras.saving.deserialize_keras_object(config))
+        config.pop("jit_compile", None)
+        self.compile(**config)
         if self.built:
             self.optimizer.build(self.trainable_variables)
 
