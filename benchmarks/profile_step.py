@@ -112,10 +112,10 @@ def main() -> None:
     @tf.function
     def loss_gradient():
         with tf.GradientTape() as tape:
-            loss = model.data_loss(model(xt, training=True), mt)
+            loss = model.data_loss(model.teacher_forced(xt, training=True), mt)
         return tape.gradient(loss, variables)
 
-    outputs = model(xt, training=True)
+    outputs = model.teacher_forced(xt, training=True)
 
     @tf.function
     def metrics_part():

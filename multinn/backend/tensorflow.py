@@ -31,6 +31,9 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+NADE_SEGMENTS = True
+"""`multinn.backend.nade_loop_logits` runs sparse binary batches by segments here (see there)."""
+
 
 def nade_loop_logits(x, encoder_state, kernel, decoder_kernel):
     """Teacher-forced NADE logits without the decoder bias, `[batch, D]`, with a hand-written

@@ -80,12 +80,13 @@ class RNNRBM(RNNEstimator):
         )
         return log_p[:, None]
 
-    def frame_scores(self, outputs, frames, likelihood: bool = True, iterations: int = 5) -> dict:
+    def frame_scores(self, outputs, frames, likelihood: bool = True) -> dict:
+        """`probs`: each note's exact conditional given the frame's other notes,
+        `p(v_d = 1 | v_-d)` under the step's RBM (`RBMLayer.conditional_logits`), the RBM's
+        teacher-forced prediction as NADE's `p(x_d | x_<d)` is a NADE's; with `likelihood`, the
+        frame's log-likelihood (`frame_log_prob`)."""
         ((visible, hidden),) = self.biases(outputs)
-        p = ops.sigmoid(visible)
-        for _ in range(iterations):  # mean-field estimate of E[v] under the step's RBM
-            p = self.rbm.visible_probs(self.rbm.hidden_probs(p, hidden), visible)
-        scores = {"probs": p}
+        scores = {"probs": ops.sigmoid(self.rbm.conditional_logits(frames, visible, hidden))}
         if likelihood:
             scores["log_prob"] = self.frame_log_prob(outputs, frames)
         return scores
@@ -130,8 +131,10 @@ class RNNRBM(RNNEstimator):
         """
         history = self.rbm.pretrain(frames, epochs, batch_size, learning_rate, momentum, verbose)
         visible_head, hidden_head = self.heads[0]
-        visible_head.bias.assign(self.rbm.visible_bias)
-        hidden_head.bias.assign(self.rbm.hidden_bias)
+        # Copies: on JAX an assigned variable would share the RBM's buffer, and a jitted training
+        # step, which donates every variable's buffer, would donate that buffer twice.
+        visible_head.bias.assign(ops.convert_to_numpy(self.rbm.visible_bias))
+        hidden_head.bias.assign(ops.convert_to_numpy(self.rbm.hidden_bias))
         for head in (visible_head, hidden_head):
             head.kernel.assign(head.kernel * 0.01)
         return history

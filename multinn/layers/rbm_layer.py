@@ -171,6 +171,39 @@ class RBMLayer(keras.layers.Layer):
 
     # Sampling.
 
+    def conditional_logits(self, v, visible_bias=None, hidden_bias=None):
+        """Exact logits of each unit given all the others, `p(v_d = 1 | v_-d) = sigmoid(logit_d)`.
+
+        `logit_d = F(v with v_d = 0) - F(v with v_d = 1) = b_d + sum_j [softplus(a_j + (1 - v_d)
+        W_dj) - softplus(a_j - v_d W_dj)]` with `a = c + v W`: the RBM's teacher-forced
+        conditionals (what NADE's `p(x_d | x_<d)` is for a NADE), for frame metrics and the
+        pseudo-log-likelihood `sum_d log p(v_d | v_-d)`. A loop over the D units keeps memory at
+        `O(batch * (H + D))`. No gradient flows through it (it serves evaluation).
+
+        Args:
+            v: binary frames `[batch, num_visible]`.
+            visible_bias: `[batch, num_visible]` or `None` (the layer's own).
+            hidden_bias: `[batch, num_hidden]` or `None` (the layer's own).
+
+        Returns:
+            Logits `[batch, num_visible]`.
+        """
+        v = ops.stop_gradient(ops.cast(v, self.compute_dtype))
+        visible_bias = ops.stop_gradient(self._bias(self.visible_bias, visible_bias))
+        hidden_bias = ops.stop_gradient(self._bias(self.hidden_bias, hidden_bias))
+        kernel = ops.stop_gradient(self._kernel())
+        pre = ops.matmul(v, kernel) + hidden_bias  # a: [batch, H]
+        v_t = ops.transpose(v)  # a row per unit: [D, batch]
+
+        def step(d, gains):
+            v_d = ops.take(v_t, d, axis=0)[:, None]
+            w_d = ops.take(kernel, d, axis=0)[None, :]
+            gain = ops.sum(ops.softplus(pre + (1.0 - v_d) * w_d) - ops.softplus(pre - v_d * w_d), axis=-1)
+            return ops.slice_update(gains, (d, 0), gain[None, :])
+
+        gains = ops.fori_loop(0, self.num_visible, step, ops.zeros(ops.shape(v_t), dtype=self.compute_dtype))
+        return ops.broadcast_to(visible_bias, ops.shape(v)) + ops.transpose(gains)
+
     def gibbs(self, v, steps: int, visible_bias=None, hidden_bias=None, temperature=1.0, seed=None):
         """Runs `steps` steps of block Gibbs sampling `v -> h -> v` in a compiled loop.
 

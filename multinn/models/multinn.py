@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -136,6 +137,7 @@ class MultINN(keras.Model):
         self.nll_tracker = keras.metrics.Mean(name="nll")
         self.track_trackers = [keras.metrics.Mean(name=metric_name(t.name)) for t in self.spec.tracks]
         self.frame_metrics = FrameMetrics(name="frame")
+        self._returns_step_outputs = False  # see `step_outputs`
         self._generate_functions: dict = {}
 
     # ------------------------------------------------------------------ construction helpers
@@ -275,8 +277,21 @@ class MultINN(keras.Model):
             out["track_log_prob"] = ops.reshape(track_log_p, (batch, time, self.num_tracks))
         return out
 
-    def call(self, pianoroll, training: bool = False, likelihood: bool | None = None) -> dict:
-        """Teacher-forced outputs of pieces `[B, T, P, K]` (step t sees the frames before t).
+    def call(self, pianoroll, training: bool = False):
+        """Teacher-forced note probabilities of pieces `[B, T, P, K]` -> `[B, T, P, K]`: each
+        note's `p(x_t | x_<t)` (step t sees the frames before t; for RBM generators each note
+        given the frame's other notes and `x_<t`). This is what `model(x)` and `predict` return.
+
+        Inside Keras's training and evaluation steps (`train_step`, `test_step`, on every
+        backend) the model returns the whole dict of `teacher_forced` instead, which
+        `compute_loss` and `compute_metrics` read as `y_pred`.
+        """
+        if self._returns_step_outputs:
+            return self.teacher_forced(pianoroll, training=training)
+        return self.teacher_forced(pianoroll, training=training, likelihood=False)["probs"]
+
+    def teacher_forced(self, pianoroll, training: bool = False, likelihood: bool | None = None) -> dict:
+        """All teacher-forced outputs of pieces `[B, T, P, K]` (step t sees the frames before t).
 
         Args:
             pianoroll: `[batch, time, pitch, track]`.
@@ -285,14 +300,24 @@ class MultINN(keras.Model):
                 only when it is exact (`exact_likelihood`; RBMs estimate it with AIS).
 
         Returns:
-            `{"probs": [B, T, P, K]` note probabilities `p(x_t | x_<t)` (mean-field for RBMs),
-            `"loss_terms": [B, T]` the training loss of each step (NLL for NADE, the CD-k
-            surrogate for RBM), and with the likelihood `"log_prob": [B, T]` and (when the
-            tracks' terms separate) `"track_log_prob": [B, T, K]`, in nats}.
+            `{"probs": [B, T, P, K]` note probabilities (see `call`), `"loss_terms": [B, T]` the
+            training loss of each step (NLL for NADE, the CD-k surrogate for RBM), and with the
+            likelihood `"log_prob": [B, T]` and (when the tracks' terms separate)
+            `"track_log_prob": [B, T, K]`, in nats}.
         """
         if likelihood is None:
             likelihood = self.exact_likelihood if training else True
         return self._teacher_forced(ops.cast(pianoroll, "float32"), training, likelihood)
+
+    @contextlib.contextmanager
+    def step_outputs(self):
+        """Within this context, `model(x)` returns the dict of `teacher_forced` (Keras's training
+        and evaluation steps run in it)."""
+        previous, self._returns_step_outputs = self._returns_step_outputs, True
+        try:
+            yield
+        finally:
+            self._returns_step_outputs = previous
 
     def unpack_batch(self, data, what: str = "batch"):
         """`(pianoroll, mask)` float32 of a `fit` / `evaluate` batch (a bare pianoroll: every step real)."""
@@ -355,19 +380,21 @@ class MultINN(keras.Model):
         `compute_loss` and `compute_metrics`; on TensorFlow `multinn.backend.tensorflow.train_step`,
         which adds what TensorFlow distribution strategies need (a step under a strategy equals the single-device
         step on the global batch)."""
-        if keras.backend.backend() == "tensorflow":
-            from multinn.backend import tensorflow as backend
+        with self.step_outputs():
+            if keras.backend.backend() == "tensorflow":
+                from multinn.backend import tensorflow as backend
 
-            return backend.train_step(self, *args)
-        return super().train_step(*args)
+                return backend.train_step(self, *args)
+            return super().train_step(*args)
 
     def test_step(self, *args):
         """Keras's evaluation step of this backend; on TensorFlow `multinn.backend.tensorflow.test_step`."""
-        if keras.backend.backend() == "tensorflow":
-            from multinn.backend import tensorflow as backend
+        with self.step_outputs():
+            if keras.backend.backend() == "tensorflow":
+                from multinn.backend import tensorflow as backend
 
-            return backend.test_step(self, *args)
-        return super().test_step(*args)
+                return backend.test_step(self, *args)
+            return super().test_step(*args)
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras's TensorFlow trainer builds from a first distributed batch, which fails for these

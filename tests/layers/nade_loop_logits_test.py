@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from multinn.backend import nade_loop_logits
+from multinn.backend import nade_loop_logits, nade_segment_logits
 from tests.layers.layer_test_case import value_and_gradients
 
 NAMES = ["x", "encoder_state", "kernel", "decoder_kernel"]
@@ -63,13 +63,22 @@ def test_values_equal_the_keras_ops_loop():
     np.testing.assert_allclose(hand, np.einsum("bdh,hd->bd", 1 / (1 + np.exp(-prefix)), v), rtol=1e-5, atol=1e-5)
 
 
-def test_gradient_matches_finite_differences():
+@pytest.fixture
+def loop_only(monkeypatch):
+    """The hand-gradient kernel's loop for every batch (no segments): the tests of its gradient
+    with respect to `x`, which the segment form treats as data."""
+    import multinn.backend
+
+    monkeypatch.setattr(multinn.backend, "SEGMENT_BUCKETS", ())
+
+
+def test_gradient_matches_finite_differences(loop_only):
     arrays, weights = kernel_arguments()
     _, grads = gradients(loss_of(weights), arrays)
     assert_matches_finite_differences(loss_of(weights), arrays, grads)
 
 
-def test_finite_differences_catch_a_sign_error_in_one_step():
+def test_finite_differences_catch_a_sign_error_in_one_step(loop_only):
     # The check has power: a sign error in one step of the backward loop (here: in the gradient of
     # one column of V, out of 10) fails it.
     arrays, weights = kernel_arguments()
@@ -81,7 +90,7 @@ def test_finite_differences_catch_a_sign_error_in_one_step():
 
 
 @pytest.mark.parametrize("num_visible, num_hidden, jit", [(10, 6, False), (10, 6, True), (252, 64, False)])
-def test_gradient_equals_autodiff(num_visible, num_hidden, jit):
+def test_gradient_equals_autodiff(num_visible, num_hidden, jit, loop_only):
     arrays, weights = kernel_arguments(7, num_visible, num_hidden, seed=num_visible)
     arrays[2:] = [a * 0.3 for a in arrays[2:]]  # keep the logits of 252 dimensions in a useful range
     hand_value, hand = gradients(loss_of(weights), arrays, jit=jit)
@@ -142,3 +151,63 @@ def test_other_backends_run_the_keras_ops_fallbacks():
         "print(np.array_equal(first, second), set(np.unique(first)) <= {0, 1})\n"
     )
     assert run_python(code, "numpy").split() == ["True", "True", "True"]
+
+
+def frames_with_active_units(batch, num_visible, most_active, seed=0):
+    """Binary frames `[batch, D]` with 0..`most_active` active units each (exactly `most_active` in the first)."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((batch, num_visible), "float32")
+    for row in range(batch):
+        count = most_active if row == 0 else int(rng.integers(0, most_active + 1))
+        x[row, rng.choice(num_visible, count, replace=False)] = 1.0
+    return x
+
+
+@pytest.mark.parametrize("most_active", [0, 1, 2, 4, 8, 9, 20])
+def test_segments_and_loop_agree_at_every_sparsity(most_active):
+    # The hand-gradient kernel runs a batch by segments (GEMMs) in the smallest bucket of S >=
+    # 1 + most_active (2, 3, 5, 9), by the loop above: values and gradients equal autodiff's loop.
+    arrays, weights = kernel_arguments(9, 24, 6, seed=most_active)
+    arrays[0] = frames_with_active_units(9, 24, most_active, seed=most_active)
+    arrays[2:] = [a * 0.5 for a in arrays[2:]]
+    hand_value, hand = gradients(loss_of(weights), arrays)
+    auto_value, auto = gradients(loss_of(weights, hand_gradient=False), arrays)
+    assert float(hand_value) == pytest.approx(float(auto_value), rel=1e-6)
+    # The frames are data: the segment form gives them no gradient (the loop's is tested with `loop_only`).
+    for name, a, b in list(zip(NAMES, hand, auto, strict=True))[1:]:
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * max(np.abs(b).max(), 1.0), err_msg=name)
+    jit_value, _ = gradients(loss_of(weights), arrays, jit=True)  # static shapes in every branch (XLA, jax.jit)
+    assert float(jit_value) == pytest.approx(float(auto_value), rel=1e-5)
+
+
+def test_non_binary_frames_run_the_loop():
+    # Values other than 0 and 1 have no segments: the loop runs, linear in x, as without buckets.
+    arrays, weights = kernel_arguments(5, 12, 4)
+    arrays[0] = frames_with_active_units(5, 12, 2) * 0.5
+    value, grads = gradients(loss_of(weights), arrays)
+    auto_value, auto = gradients(loss_of(weights, hand_gradient=False), arrays)
+    assert float(value) == pytest.approx(float(auto_value), rel=1e-6)
+    np.testing.assert_allclose(grads[0], auto[0], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("most_active", [0, 1, 3, 6])
+def test_segment_logits_need_one_segment_more_than_the_most_active_units(most_active):
+    arrays, _ = kernel_arguments(6, 16, 5, seed=most_active)
+    arrays[0] = frames_with_active_units(6, 16, most_active, seed=most_active)
+    loop = keras.ops.convert_to_numpy(nade_loop_logits(*arrays, hand_gradient=False))
+    for num_segments in (most_active + 1, most_active + 3):
+        got = keras.ops.convert_to_numpy(nade_segment_logits(*arrays, num_segments=num_segments))
+        np.testing.assert_allclose(got, loop, rtol=1e-5, atol=1e-5)
+    if most_active:  # one segment too few: the first frame's last segment is missing (the check has power)
+        short = keras.ops.convert_to_numpy(nade_segment_logits(*arrays, num_segments=most_active))
+        assert not np.allclose(short[0], loop[0], atol=1e-3)
+
+
+def test_without_buckets_the_loop_runs(monkeypatch):
+    import multinn.backend
+
+    arrays, _ = kernel_arguments(5, 12, 4)
+    arrays[0] = frames_with_active_units(5, 12, 2)
+    expected = keras.ops.convert_to_numpy(nade_loop_logits(*arrays))
+    monkeypatch.setattr(multinn.backend, "SEGMENT_BUCKETS", ())
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(nade_loop_logits(*arrays)), expected, rtol=1e-5, atol=1e-6)

@@ -331,3 +331,19 @@ def test_gibbs_temperature():
     np.testing.assert_allclose(hot.mean(axis=0), 0.5, atol=0.04)
     with pytest.raises(ValueError, match="`temperature`: expected a number >= 0, got -1"):
         rbm.gibbs(v0, 1, temperature=-1)
+
+
+def test_conditional_logits_are_the_exact_conditionals():
+    # p(v_d = 1 | v_-d) = exp(-F(v with v_d = 1)) / sum over v_d of exp(-F(v)), by free energies.
+    rbm = RBMLayer(6, 4, seed=0)
+    rng = np.random.default_rng(0)
+    rbm.set_weights([w + rng.normal(size=w.shape).astype("float32") for w in rbm.get_weights()])
+    v = (rng.random((5, 6)) < 0.4).astype("float32")
+    visible, hidden = rng.normal(size=(5, 6)).astype("float32"), rng.normal(size=(5, 4)).astype("float32")
+    for biases in ((None, None), (visible, hidden)):
+        logits = keras.ops.convert_to_numpy(rbm.conditional_logits(v, *biases))
+        for d in range(6):
+            on, off = v.copy(), v.copy()
+            on[:, d], off[:, d] = 1.0, 0.0
+            f_on, f_off = (keras.ops.convert_to_numpy(rbm.free_energy(x, *biases)) for x in (on, off))
+            np.testing.assert_allclose(logits[:, d], f_off - f_on, rtol=1e-5, atol=1e-5)

@@ -72,8 +72,13 @@ def run_model_test(
     assert_config_round_trip(model)
     batch, time, num_pitches, num_tracks = rolls.shape
 
+    # model(x) and predict: the note probabilities.
+    probs = keras.ops.convert_to_numpy(model(rolls))
+    assert probs.shape == (batch, time, num_pitches, num_tracks) and probs.dtype == np.float32
+    np.testing.assert_allclose(model.predict(rolls, verbose=0), probs, rtol=1e-6, atol=1e-6)
+
     # The teacher-forced outputs: float32, the shapes of the docstring; the track terms add up.
-    outputs = model(rolls)
+    outputs = model.teacher_forced(rolls)
     shapes = {
         "probs": (batch, time, num_pitches, num_tracks),
         "loss_terms": (batch, time),
@@ -87,6 +92,9 @@ def run_model_test(
     for key, shape in shapes.items():
         assert outputs[key].shape == shape and outputs[key].dtype == np.float32, key
     assert np.all((outputs["probs"] >= 0) & (outputs["probs"] <= 1))
+    np.testing.assert_allclose(outputs["probs"], probs, rtol=1e-6, atol=1e-6)
+    with model.step_outputs():  # what Keras's training and evaluation steps see
+        assert set(model(rolls)) == set(shapes)
     if per_track_log_prob:
         np.testing.assert_allclose(outputs["track_log_prob"].sum(-1), outputs["log_prob"], rtol=1e-5, atol=1e-5)
 
