@@ -149,8 +149,15 @@ class RNNEstimator(keras.layers.Layer):
         """`log p(frame | RNN output)` per estimator: `[n, num_parts]`, nats (RBM: AIS estimate)."""
         raise NotImplementedError
 
-    def frame_scores(self, outputs, frames, likelihood: bool = True) -> dict:
+    def frame_scores(self, outputs, frames, likelihood: bool = True, predictions: bool = True) -> dict:
         """Everything a training or test step needs from one pass over `[n]` frames.
+
+        Args:
+            outputs: RNN outputs `[n, output_dim]`.
+            frames: binary frames `[n, units]`.
+            likelihood: compute the log-likelihood terms.
+            predictions: compute `probs`; an estimator whose predictions cost more than its
+                loss (RBM) leaves them out when `False`.
 
         Returns:
             A dict with `probs` `[n, units]` (predicted note probabilities, for frame metrics),

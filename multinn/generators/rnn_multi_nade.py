@@ -92,7 +92,8 @@ class RNNMultiNADE(RNNEstimator):
             axis=-1,
         )
 
-    def frame_scores(self, outputs, frames, likelihood: bool = True) -> dict:
+    def frame_scores(self, outputs, frames, likelihood: bool = True, predictions: bool = True) -> dict:
+        # One pass gives the probabilities, the likelihood and the loss alike: always all of them.
         logits = self._logits(outputs, frames)
         frames = ops.cast(frames, logits.dtype)
         # log p(x_d | x_<d) = -softplus((1 - 2 x_d) * logit_d): stable for any logit.

@@ -80,13 +80,16 @@ class RNNRBM(RNNEstimator):
         )
         return log_p[:, None]
 
-    def frame_scores(self, outputs, frames, likelihood: bool = True) -> dict:
-        """`probs`: each note's exact conditional given the frame's other notes,
-        `p(v_d = 1 | v_-d)` under the step's RBM (`RBMLayer.conditional_logits`), the RBM's
-        teacher-forced prediction as NADE's `p(x_d | x_<d)` is a NADE's; with `likelihood`, the
-        frame's log-likelihood (`frame_log_prob`)."""
+    def frame_scores(self, outputs, frames, likelihood: bool = True, predictions: bool = True) -> dict:
+        """With `predictions`, `probs`: each note's exact conditional given the frame's other
+        notes, `p(v_d = 1 | v_-d)` under the step's RBM (`RBMLayer.conditional_logits`), the RBM's
+        teacher-forced prediction as NADE's `p(x_d | x_<d)` is a NADE's (`n x D x H` softplus
+        terms: several times a CD-1 step's work, so training steps leave them out); with
+        `likelihood`, the frame's log-likelihood (`frame_log_prob`)."""
         ((visible, hidden),) = self.biases(outputs)
-        scores = {"probs": ops.sigmoid(self.rbm.conditional_logits(frames, visible, hidden))}
+        scores = {}
+        if predictions:
+            scores["probs"] = ops.sigmoid(self.rbm.conditional_logits(frames, visible, hidden))
         if likelihood:
             scores["log_prob"] = self.frame_log_prob(outputs, frames)
         return scores

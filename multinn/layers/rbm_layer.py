@@ -177,8 +177,8 @@ class RBMLayer(keras.layers.Layer):
         `logit_d = F(v with v_d = 0) - F(v with v_d = 1) = b_d + sum_j [softplus(a_j + (1 - v_d)
         W_dj) - softplus(a_j - v_d W_dj)]` with `a = c + v W`: the RBM's teacher-forced
         conditionals (what NADE's `p(x_d | x_<d)` is for a NADE), for frame metrics and the
-        pseudo-log-likelihood `sum_d log p(v_d | v_-d)`. A loop over the D units keeps memory at
-        `O(batch * (H + D))`. No gradient flows through it (it serves evaluation).
+        pseudo-log-likelihood `sum_d log p(v_d | v_-d)`. Blocks of units keep the working memory
+        at about 1,024 floats per frame. No gradient flows through it (it serves evaluation).
 
         Args:
             v: binary frames `[batch, num_visible]`.
@@ -193,16 +193,16 @@ class RBMLayer(keras.layers.Layer):
         hidden_bias = ops.stop_gradient(self._bias(self.hidden_bias, hidden_bias))
         kernel = ops.stop_gradient(self._kernel())
         pre = ops.matmul(v, kernel) + hidden_bias  # a: [batch, H]
-        v_t = ops.transpose(v)  # a row per unit: [D, batch]
-
-        def step(d, gains):
-            v_d = ops.take(v_t, d, axis=0)[:, None]
-            w_d = ops.take(kernel, d, axis=0)[None, :]
-            gain = ops.sum(ops.softplus(pre + (1.0 - v_d) * w_d) - ops.softplus(pre - v_d * w_d), axis=-1)
-            return ops.slice_update(gains, (d, 0), gain[None, :])
-
-        gains = ops.fori_loop(0, self.num_visible, step, ops.zeros(ops.shape(v_t), dtype=self.compute_dtype))
-        return ops.broadcast_to(visible_bias, ops.shape(v)) + ops.transpose(gains)
+        # Blocks of units, `[batch, block, H]` at a time: about 1,024 floats per frame.
+        block = max(1, _CONDITIONAL_BLOCK_ELEMENTS // self.num_hidden)
+        gains = []
+        for start in range(0, self.num_visible, block):
+            v_block = v[:, start : start + block, None]  # [batch, block, 1]
+            w_block = kernel[None, start : start + block, :]  # [1, block, H]
+            on = ops.softplus(pre[:, None, :] + (1.0 - v_block) * w_block)
+            off = ops.softplus(pre[:, None, :] - v_block * w_block)
+            gains.append(ops.sum(on - off, axis=-1))
+        return ops.broadcast_to(visible_bias, ops.shape(v)) + ops.concatenate(gains, axis=-1)
 
     def gibbs(self, v, steps: int, visible_bias=None, hidden_bias=None, temperature=1.0, seed=None):
         """Runs `steps` steps of block Gibbs sampling `v -> h -> v` in a compiled loop.
@@ -577,6 +577,10 @@ class RBMLayer(keras.layers.Layer):
         _, log_w = ops.fori_loop(1, num_temperatures + 1, step, (v0, ops.zeros(ops.shape(v0)[:1], dtype=dtype)))
         log_w = ops.reshape(log_w, (batch, num_chains))
         return log_z0 + ops.logsumexp(log_w, axis=-1) - math.log(num_chains)
+
+
+_CONDITIONAL_BLOCK_ELEMENTS = 1024
+"""`RBMLayer.conditional_logits` works on blocks of units of about this many `unit x hidden` pairs."""
 
 
 def _weighted_mean(values, sample_weight):

@@ -237,8 +237,8 @@ class MultINN(keras.Model):
         return ops.split(units, [sum(sizes[:i]) for i in range(1, len(sizes))], axis=-1)
 
     # ------------------------------------------------------------------ scoring
-    def _teacher_forced(self, pianoroll, training: bool, likelihood: bool) -> dict:
-        """One teacher-forced pass over `[B, T, P, K]`: the outputs of `call` (see there)."""
+    def _teacher_forced(self, pianoroll, training: bool, likelihood: bool, predictions: bool = True) -> dict:
+        """One teacher-forced pass over `[B, T, P, K]`: the outputs of `teacher_forced` (see there)."""
         batch, time = ops.shape(pianoroll)[0], ops.shape(pianoroll)[1]
         targets = self._split_units(
             ops.reshape(self.to_units(pianoroll), (batch * time, self.num_pitches * self.num_tracks))
@@ -249,9 +249,9 @@ class MultINN(keras.Model):
         rnn_outputs = self._rnn_outputs(pianoroll, training)
         for generator, outputs, frames, tracks in zip(self.generators, rnn_outputs, targets, unit_tracks, strict=True):
             flat_out = ops.reshape(outputs, (-1, generator.output_dim))
-            scores = generator.frame_scores(flat_out, frames, likelihood=likelihood)
+            scores = generator.frame_scores(flat_out, frames, likelihood=likelihood, predictions=predictions)
             terms = terms + generator.frame_loss_terms(flat_out, frames, scores)
-            probs.append(scores["probs"])
+            probs.append(scores.get("probs"))
             onehot = np.eye(self.num_tracks, dtype="float32")[tracks]  # [units, K]
             if scores.get("dim_log_prob") is not None:
                 per_track = ops.matmul(scores["dim_log_prob"], onehot)
@@ -266,11 +266,10 @@ class MultINN(keras.Model):
                     per_track_ok = False
             else:
                 per_step_ok = per_track_ok = False
-        probs = ops.concatenate(probs, axis=-1)
-        out = {
-            "probs": self.from_units(ops.reshape(probs, (batch, time, self.num_pitches * self.num_tracks))),
-            "loss_terms": ops.reshape(terms, (batch, time)),
-        }
+        out = {"loss_terms": ops.reshape(terms, (batch, time))}
+        if all(p is not None for p in probs):
+            probs = ops.concatenate(probs, axis=-1)
+            out["probs"] = self.from_units(ops.reshape(probs, (batch, time, self.num_pitches * self.num_tracks)))
         if per_step_ok:
             out["log_prob"] = ops.reshape(step_log_p, (batch, time))
         if per_step_ok and per_track_ok:
@@ -288,9 +287,11 @@ class MultINN(keras.Model):
         """
         if self._returns_step_outputs:
             return self.teacher_forced(pianoroll, training=training)
-        return self.teacher_forced(pianoroll, training=training, likelihood=False)["probs"]
+        return self.teacher_forced(pianoroll, training=training, likelihood=False, predictions=True)["probs"]
 
-    def teacher_forced(self, pianoroll, training: bool = False, likelihood: bool | None = None) -> dict:
+    def teacher_forced(
+        self, pianoroll, training: bool = False, likelihood: bool | None = None, predictions: bool | None = None
+    ) -> dict:
         """All teacher-forced outputs of pieces `[B, T, P, K]` (step t sees the frames before t).
 
         Args:
@@ -298,16 +299,21 @@ class MultINN(keras.Model):
             training: Dropout on, and (RBM generators) no likelihood unless `likelihood`.
             likelihood: Compute the log-likelihood; default: always in inference, in training
                 only when it is exact (`exact_likelihood`; RBMs estimate it with AIS).
+            predictions: Compute `probs`; default: always, except in training for RBM
+                generators, whose exact conditionals cost several CD steps (training steps then
+                log no frame metrics; evaluation does).
 
         Returns:
-            `{"probs": [B, T, P, K]` note probabilities (see `call`), `"loss_terms": [B, T]` the
+            `{"probs": [B, T, P, K]` note probabilities (see `call`; with `predictions`), `"loss_terms": [B, T]` the
             training loss of each step (NLL for NADE, the CD-k surrogate for RBM), and with the
             likelihood `"log_prob": [B, T]` and (when the tracks' terms separate)
             `"track_log_prob": [B, T, K]`, in nats}.
         """
         if likelihood is None:
             likelihood = self.exact_likelihood if training else True
-        return self._teacher_forced(ops.cast(pianoroll, "float32"), training, likelihood)
+        if predictions is None:
+            predictions = not (training and self.generator_type == "rbm")
+        return self._teacher_forced(ops.cast(pianoroll, "float32"), training, likelihood, predictions)
 
     @contextlib.contextmanager
     def step_outputs(self):
@@ -357,13 +363,15 @@ class MultINN(keras.Model):
         if "track_log_prob" in outputs:
             for k, tracker in enumerate(self.track_trackers):
                 tracker.update_state(-ops.reshape(outputs["track_log_prob"][..., k], (-1,)), sample_weight=weights)
-        self.frame_metrics.update_state(pianoroll, outputs["probs"], mask)
+        if "probs" in outputs:
+            self.frame_metrics.update_state(pianoroll, outputs["probs"], mask)
         logs = {"loss": self.loss_tracker.result()}
         if "log_prob" in outputs:
             logs["nll"] = self.nll_tracker.result()
         if "track_log_prob" in outputs:
             logs.update({t.name: t.result() for t in self.track_trackers})
-        logs.update(self.frame_metrics.result())
+        if "probs" in outputs:
+            logs.update(self.frame_metrics.result())
         return logs
 
     @property
