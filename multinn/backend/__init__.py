@@ -33,8 +33,6 @@ with their backend's Keras trainer through `compute_loss` and `compute_metrics`.
 
 from __future__ import annotations
 
-import functools
-
 import keras
 import numpy as np
 from keras import ops
@@ -70,28 +68,24 @@ def nade_loop_logits(x, encoder_state, kernel, decoder_kernel, hand_gradient: bo
     module = _backend_module()
     if not hand_gradient or module is None:
         return _nade_loop_logits_ops(*args)
-    if SEGMENT_BUCKETS and getattr(module, "NADE_SEGMENTS", False):
-        # Sparse binary batches by segments (GEMMs), dense or non-binary ones by the loop: one
-        # branch per bucket of S, each with static shapes (XLA, jax.jit), chosen by the batch's
-        # most active frame.
-        x = args[0]
-        most_active = ops.max(ops.concatenate([ops.sum(x, axis=-1), ops.zeros((1,), x.dtype)]))
-        index = ops.sum(ops.cast(ops.convert_to_tensor(SEGMENT_BUCKETS, x.dtype) < most_active + 1, "int32"))
-        binary = ops.all(ops.logical_or(ops.equal(x, 0.0), ops.equal(x, 1.0)))
-        index = ops.where(binary, index, len(SEGMENT_BUCKETS))
-        branches = [functools.partial(nade_segment_logits, num_segments=s) for s in SEGMENT_BUCKETS]
-        return ops.switch(index, [*branches, module.nade_loop_logits], *args)
+    if getattr(module, "NADE_SEGMENTS", False):
+        # Sparse binary batches by segments (GEMMs), dense or non-binary ones by the loop, chosen
+        # inside the kernel (which recomputes the chosen form in its backward pass).
+        return module.nade_loop_logits(*args, segment_buckets=SEGMENT_BUCKETS)
     return module.nade_loop_logits(*args)
 
 
-SEGMENT_BUCKETS = (2, 3, 5, 9)
+SEGMENT_BUCKETS = (5,)
 """The numbers of segments S with which `nade_loop_logits` (hand gradient) runs a binary batch by
 `nade_segment_logits`: the smallest bucket of at least 1 + the most active units of a frame; a
 batch with more active units per frame, or with values other than 0 and 1, runs the loop. Set to
-`()` for the loop always. Above S = 9 the loop is faster at D = 88, H = 128 on CPU
-(docs/benchmarks.md). Only on backends whose kernel module sets `NADE_SEGMENTS = True`
-(TensorFlow; on JAX the `lax.switch` over the buckets made a training step slower than the loop
-alone: 8,436 against 10,069 frames/s at the peer's sizes)."""
+`()` for the loop always. One bucket, S = 5, covers piano rolls of up to 4 voices (JSB Chorales:
+at most 4 active units of 88; a voice of bach-satb: 1). More buckets cost memory even when the
+loop runs: at the LPD-5 benchmark's sizes (`benchmarks/nade_gradient.py`, random 3 %-dense
+frames, so the loop) buckets (2, 3, 5) peaked at 1.26 GB, (5,) at 1.17 GB, none at 1.12 GB;
+(2, 3, 5, 9) with S = 9 in use at 1.33 GB. Only on backends whose kernel module sets
+`NADE_SEGMENTS = True` (TensorFlow; on JAX a `lax.switch` over the buckets made a training step
+slower than the loop alone: 8,436 against 10,069 frames/s at the peer's sizes)."""
 
 
 def nade_segment_logits(x, encoder_state, kernel, decoder_kernel, num_segments):

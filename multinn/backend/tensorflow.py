@@ -35,7 +35,7 @@ NADE_SEGMENTS = True
 """`multinn.backend.nade_loop_logits` runs sparse binary batches by segments here (see there)."""
 
 
-def nade_loop_logits(x, encoder_state, kernel, decoder_kernel):
+def nade_loop_logits(x, encoder_state, kernel, decoder_kernel, segment_buckets=()):
     """Teacher-forced NADE logits without the decoder bias, `[batch, D]`, with a hand-written
     gradient whose memory does not grow with D.
 
@@ -48,30 +48,42 @@ def nade_loop_logits(x, encoder_state, kernel, decoder_kernel):
     autodiff loop to float32 rounding (tests/layers/nade_loop_logits_test.py). Works in eager
     mode, in `tf.function` and under XLA (`jit_compile=True`).
 
+    With `segment_buckets`, a binary batch whose most active frame has fewer than `S` active
+    units, `S` the smallest bucket that fits, runs `multinn.backend.nade_segment_logits` with `S`
+    segments instead of the loop (one `tf.switch_case` branch per bucket and one for the loop),
+    and its backward pass recomputes the segment form under a tape: nothing of the branches not
+    taken is kept, and the segment form's intermediates live only inside the backward pass.
+    There the frames get a zero gradient (they are data); the loop gives theirs.
+
     Args:
         x: binary frames `[batch, D]`.
         encoder_state: `c`, `[batch, H]` (broadcast already).
         kernel: `W`, `[D, H]`.
         decoder_kernel: `V`, `[H, D]`.
+        segment_buckets: the numbers of segments to try, increasing; `()`: the loop always.
 
     Returns:
         Logits `[batch, D]`.
     """
+    from multinn.backend import nade_segment_logits
+
+    buckets = tuple(int(b) for b in segment_buckets)
 
     @tf.custom_gradient
     def logits_of(x, c, w, v):
         num_visible = w.shape[0]
         x_t, v_t = tf.transpose(x), tf.transpose(v)  # a row per dimension: [D, batch], [D, H]
 
-        def forward(d, a, out):
-            out = out.write(d, tf.linalg.matvec(tf.sigmoid(a), v_t[d]))
-            return d + 1, a + x_t[d][:, None] * w[d][None, :], out
+        def loop_forward():
+            def forward(d, a, out):
+                out = out.write(d, tf.linalg.matvec(tf.sigmoid(a), v_t[d]))
+                return d + 1, a + x_t[d][:, None] * w[d][None, :], out
 
-        out = tf.TensorArray(x.dtype, size=num_visible, element_shape=x.shape[:1])
-        _, a_end, out = tf.while_loop(lambda d, *_: d < num_visible, forward, (0, c, out))
-        logits = tf.transpose(out.stack())
+            out = tf.TensorArray(x.dtype, size=num_visible, element_shape=x.shape[:1])
+            _, a_end, out = tf.while_loop(lambda d, *_: d < num_visible, forward, (0, c, out))
+            return tf.transpose(out.stack()), a_end
 
-        def grad(upstream):
+        def loop_backward(upstream, a_end):
             up_t = tf.transpose(upstream)  # [D, batch]
 
             def backward(d, a, delta, grad_w, grad_v, grad_x):
@@ -90,6 +102,34 @@ def nade_loop_logits(x, encoder_state, kernel, decoder_kernel):
             init = (num_visible - 1, a_end, tf.zeros_like(c), *arrays)
             _, _, delta, grad_w, grad_v, grad_x = tf.while_loop(lambda d, *_: d >= 0, backward, init)
             return tf.transpose(grad_x.stack()), delta, grad_w.stack(), tf.transpose(grad_v.stack())
+
+        if not buckets:
+            logits, a_end = loop_forward()
+            return logits, lambda upstream: loop_backward(upstream, a_end)
+
+        counts = tf.concat([tf.reduce_sum(x, axis=-1), tf.zeros((1,), x.dtype)], axis=0)
+        fits = tf.cast(tf.constant(buckets, x.dtype) < tf.reduce_max(counts) + 1.0, tf.int32)
+        binary = tf.reduce_all(tf.logical_or(tf.equal(x, 0.0), tf.equal(x, 1.0)))
+        branch = tf.where(binary, tf.reduce_sum(fits), len(buckets))
+
+        def segment_forward(num_segments):
+            return lambda: (nade_segment_logits(x, c, w, v, num_segments=num_segments), c)
+
+        logits, a_end = tf.switch_case(branch, [*(segment_forward(b) for b in buckets), loop_forward])
+
+        def grad(upstream):
+            def segment_backward(num_segments):
+                def run():
+                    with tf.GradientTape() as tape:
+                        tape.watch([c, w, v])
+                        out = nade_segment_logits(x, c, w, v, num_segments=num_segments)
+                    grad_c, grad_w, grad_v = tape.gradient(out, [c, w, v], output_gradients=upstream)
+                    return tf.zeros_like(x), grad_c, grad_w, grad_v
+
+                return run
+
+            backward = [*(segment_backward(b) for b in buckets), lambda: loop_backward(upstream, a_end)]
+            return tf.switch_case(branch, backward)
 
         return logits, grad
 
@@ -207,7 +247,7 @@ def train_step(model, data) -> dict:
     pianoroll, mask = model.unpack_batch(data, "training batch")
     share = _replica_share(mask)
     with tf.GradientTape() as tape:
-        outputs = model(pianoroll, training=True)
+        outputs = model.teacher_forced(pianoroll, training=True)
         loss = model.data_loss(outputs, mask)
         extra = ops.sum(model.losses) if model.losses else 0.0
         objective = loss + extra if share is None else share.of(loss) + extra / share.replicas
@@ -227,7 +267,7 @@ def test_step(model, data) -> dict:
     """A MultINN model's evaluation step on TensorFlow (the recorded loss weighted as in `train_step`)."""
     pianoroll, mask = model.unpack_batch(data, "evaluation batch")
     share = _replica_share(mask)
-    outputs = model(pianoroll, training=False)
+    outputs = model.teacher_forced(pianoroll, training=False)
     loss = model.data_loss(outputs, mask)
     recorded = loss if share is None else share.global_loss(loss)
     return _step_logs(model.update_metrics(recorded, outputs, pianoroll, mask))

@@ -281,9 +281,9 @@ class MultINN(keras.Model):
         note's `p(x_t | x_<t)` (step t sees the frames before t; for RBM generators each note
         given the frame's other notes and `x_<t`). This is what `model(x)` and `predict` return.
 
-        Inside Keras's training and evaluation steps (`train_step`, `test_step`, on every
-        backend) the model returns the whole dict of `teacher_forced` instead, which
-        `compute_loss` and `compute_metrics` read as `y_pred`.
+        Inside Keras's training and evaluation steps (`step_outputs`) the model returns the
+        whole dict of `teacher_forced` instead, which `compute_loss` and `compute_metrics` read
+        as `y_pred`.
         """
         if self._returns_step_outputs:
             return self.teacher_forced(pianoroll, training=training)
@@ -317,8 +317,11 @@ class MultINN(keras.Model):
 
     @contextlib.contextmanager
     def step_outputs(self):
-        """Within this context, `model(x)` returns the dict of `teacher_forced` (Keras's training
-        and evaluation steps run in it)."""
+        """Within this context, `model(x)` returns the dict of `teacher_forced`: Keras's training
+        and evaluation steps run in it on backends other than TensorFlow, whose trainers call
+        `model(x)` for `y_pred`. (TensorFlow's steps, `multinn.backend.tensorflow`, call
+        `teacher_forced` themselves: a `MirroredStrategy` runs its replicas' steps in threads,
+        which would share this flag.)"""
         previous, self._returns_step_outputs = self._returns_step_outputs, True
         try:
             yield
@@ -388,20 +391,20 @@ class MultINN(keras.Model):
         `compute_loss` and `compute_metrics`; on TensorFlow `multinn.backend.tensorflow.train_step`,
         which adds what TensorFlow distribution strategies need (a step under a strategy equals the single-device
         step on the global batch)."""
-        with self.step_outputs():
-            if keras.backend.backend() == "tensorflow":
-                from multinn.backend import tensorflow as backend
+        if keras.backend.backend() == "tensorflow":
+            from multinn.backend import tensorflow as backend
 
-                return backend.train_step(self, *args)
+            return backend.train_step(self, *args)  # calls `teacher_forced` itself
+        with self.step_outputs():
             return super().train_step(*args)
 
     def test_step(self, *args):
         """Keras's evaluation step of this backend; on TensorFlow `multinn.backend.tensorflow.test_step`."""
-        with self.step_outputs():
-            if keras.backend.backend() == "tensorflow":
-                from multinn.backend import tensorflow as backend
+        if keras.backend.backend() == "tensorflow":
+            from multinn.backend import tensorflow as backend
 
-                return backend.test_step(self, *args)
+            return backend.test_step(self, *args)  # calls `teacher_forced` itself
+        with self.step_outputs():
             return super().test_step(*args)
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):

@@ -75,7 +75,7 @@ def compare(strategy, clip_norm, data: tf.data.Dataset, evaluate: bool, make=fee
     # clipping is active.
     x, mask = next(iter(data))
     with tf.GradientTape() as tape:
-        loss = single.data_loss(single(x, training=True), mask)
+        loss = single.data_loss(single.teacher_forced(x, training=True), mask)
     grads = tape.gradient(loss, single.trainable_variables)
     norm = float(tf.linalg.global_norm([g for g in grads if g is not None]))
     with strategy.scope():

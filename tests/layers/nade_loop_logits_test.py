@@ -163,10 +163,10 @@ def frames_with_active_units(batch, num_visible, most_active, seed=0):
     return x
 
 
-@pytest.mark.parametrize("most_active", [0, 1, 2, 4, 8, 9, 20])
+@pytest.mark.parametrize("most_active", [0, 1, 3, 4, 5, 20])
 def test_segments_and_loop_agree_at_every_sparsity(most_active):
     # The hand-gradient kernel runs a batch by segments (GEMMs) in the smallest bucket of S >=
-    # 1 + most_active (2, 3, 5, 9), by the loop above: values and gradients equal autodiff's loop.
+    # 1 + most_active (SEGMENT_BUCKETS), by the loop above: values and gradients equal autodiff's loop.
     arrays, weights = kernel_arguments(9, 24, 6, seed=most_active)
     arrays[0] = frames_with_active_units(9, 24, most_active, seed=most_active)
     arrays[2:] = [a * 0.5 for a in arrays[2:]]
