@@ -18,7 +18,10 @@ the backend's fused kernel where there is one and its own generic loop otherwise
 Kernels:
 
 - `nade_loop_logits(x, encoder_state, kernel, decoder_kernel, hand_gradient=True)`:
-  teacher-forced NADE logits with a backward pass in `O(batch * (H + D))` memory.
+  teacher-forced NADE logits with a backward pass in `O(batch * (H + D))` memory; on TensorFlow
+  sparse binary batches run by segments instead (`SEGMENT_BUCKETS`).
+- `nade_segment_logits(x, encoder_state, kernel, decoder_kernel, num_segments)`: the same logits
+  from GEMMs over the segments between active units, in `keras.ops`.
 - `stateless_uniform(shape, seed, counter, dtype)`: uniform random numbers that are a pure
   function of a seed and a counter, for random draws inside compiled loops.
 - `fold_seed(seed, counter)`: a new `[2]` seed, a pure function of a seed and a counter (one

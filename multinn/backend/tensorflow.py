@@ -9,8 +9,9 @@ in `multinn.backend`'s `keras.ops` fallback, and the tests compare them.
 
 Functions:
 
-- `nade_loop_logits(x, encoder_state, kernel, decoder_kernel)`: teacher-forced NADE logits with a
-  hand-written gradient (`tf.custom_gradient`) whose memory does not grow with D.
+- `nade_loop_logits(x, encoder_state, kernel, decoder_kernel, segment_buckets=())`: teacher-forced
+  NADE logits with a hand-written gradient (`tf.custom_gradient`) whose memory does not grow
+  with D; sparse binary batches by segments (`NADE_SEGMENTS`).
 - `stateless_uniform(shape, seed, counter, dtype)`: counter-based random numbers for draws inside
   compiled loops.
 - `fold_seed(seed, counter)`: the seed of stream `counter` below `seed`.
