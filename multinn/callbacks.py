@@ -3,7 +3,7 @@
 
 - `RichProgress`: a rich progress bar per epoch (running loss and NLL), one line per epoch.
 - `EvaluationProgress`: a rich progress bar over evaluation batches.
-- `ResumableEarlyStopping`: `EarlyStopping` on `val_nll` that continues an earlier run's best
+- `ResumableEarlyStopping`: `EarlyStopping` on `val_nll` (or the model's `monitor`) that continues an earlier run's best
   value and patience counter.
 - `RunCheckpoint`: the per-epoch commit of a training directory: full-model checkpoint, best
   weights, then `state.json` (the run state of `multinn.cli.run_state`), atomically.
@@ -36,7 +36,7 @@ from pathlib import Path
 
 import keras
 
-from multinn.cli.run_state import best_name, checkpoint_name, prune_run, record_file, write_state
+from multinn.cli.run_state import best_monitor, best_name, checkpoint_name, prune_run, record_file, write_state
 from multinn.utils.io import default_file_mode
 
 
@@ -107,7 +107,7 @@ class RichProgress(keras.callbacks.Callback):
         logs = logs or {}
         self.progress.remove_task(self.task)
         seconds = time.perf_counter() - self._start
-        line = _fmt(logs, ("loss", "nll", "val_nll", "val_frame_f1"))
+        line = _fmt(logs, ("loss", "nll", "val_nll", "val_pseudo_nll", "val_frame_f1"))
         self.progress.console.print(f"epoch {epoch + 1}/{self.epochs}  {line}  ({seconds:.0f} s)")
 
     def on_train_end(self, logs=None):
@@ -145,11 +145,14 @@ class EvaluationProgress(keras.callbacks.Callback):
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-    """`EarlyStopping(monitor="val_nll", mode="min")` that continues the best value and patience
-    counter of an earlier run instead of starting afresh."""
+    """`EarlyStopping(monitor, mode="min")` that continues the best value and patience counter of
+    an earlier run instead of starting afresh. `monitor`: `"val_nll"`, or the model's `monitor`
+    (`"val_pseudo_nll"` for RBM generators whose likelihood is an AIS estimate)."""
 
-    def __init__(self, patience: int, best: float | None = None, wait: int = 0, best_epoch: int = 0):
-        super().__init__(monitor="val_nll", mode="min", patience=patience)
+    def __init__(
+        self, patience: int, best: float | None = None, wait: int = 0, best_epoch: int = 0, monitor: str = "val_nll"
+    ):
+        super().__init__(monitor=monitor, mode="min", patience=patience)
         self._resume = (best, wait, best_epoch)
 
     def on_train_begin(self, logs=None):
@@ -159,7 +162,8 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
 
 class RunCheckpoint(keras.callbacks.Callback):
     """After every epoch, commit the run: `checkpoints/epoch-NNNN.keras` (the full model, optimizer
-    state included), `checkpoints/best-NNNN.weights.h5` when `val_nll` improves, then `state.json`
+    state included), `checkpoints/best-NNNN.weights.h5` when the early-stopping metric (`val_nll`
+    or `val_pseudo_nll`, recorded as the best record's `monitor`) improves, then `state.json`
     (one atomic replace naming both files with their digests and the optimizer step, with the
     history, the early-stopping counters and the training time); then the files of earlier epochs
     are deleted. See `multinn.cli.run_state`.
@@ -186,10 +190,13 @@ class RunCheckpoint(keras.callbacks.Callback):
         for key, value in logs.items():
             history.setdefault(key, []).append(value)
         state["history"] = history
-        current, best = logs.get("val_nll"), state.get("best")
-        if current is not None and math.isfinite(current) and (best is None or current < best["val_nll"]):
+        monitor = self.early_stopping.monitor
+        current, best = logs.get(monitor), state.get("best")
+        if best is not None and best_monitor(best) != monitor:
+            best = None  # chosen on another metric (a run resumed by another multinn): start again
+        if current is not None and math.isfinite(current) and (best is None or current < best[monitor]):
             save_model_atomically(self.model, self.out / best_name(done))
-            state["best"] = record_file(self.out, best_name(done), done, val_nll=current)
+            state["best"] = record_file(self.out, best_name(done), done, monitor=monitor, **{monitor: current})
         save_model_atomically(self.model, self.out / checkpoint_name(done))
         iterations = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
         state["checkpoint"] = record_file(self.out, checkpoint_name(done), done, optimizer_iterations=iterations)

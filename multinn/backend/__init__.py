@@ -28,6 +28,8 @@ Kernels:
   independent stream per generation step and estimator).
 - `compile_function(model, fn, jit_compile)`: `fn` compiled the backend's way (a `tf.function`,
   a `jax.jit` of a pure function of the model's variables), for `generate` and `log_prob`.
+- `real_rows(mask, jit_compile)`: the indices of a mask's real rows where shapes may be dynamic
+  (`None` under `jax.jit` and XLA), so that costly per-frame work (an RBM's AIS) skips padding.
 
 Training under `tf.distribute` (replica weighting, clipping of the all-reduced gradient) is
 TensorFlow's alone: `multinn.backend.tensorflow.train_step`; on other backends the models train
@@ -209,6 +211,21 @@ def compile_function(model, fn, jit_compile: bool = True):
     """
     module = _backend_module()
     return fn if module is None else module.compile_function(model, fn, jit_compile)
+
+
+def real_rows(mask, jit_compile: bool = False):
+    """Indices `[n]` of the nonzero entries of a 1-D `mask`, to compute on those rows alone; `None`
+    where a compiled function needs static shapes (JAX's `jax.jit`, TensorFlow under XLA): the
+    caller then computes on every row.
+
+    Args:
+        mask: `[rows]`, nonzero for the rows to keep.
+        jit_compile: Whether the enclosing TensorFlow function compiles with XLA.
+    """
+    name = keras.backend.backend()
+    if name == "jax" or (name == "tensorflow" and jit_compile):
+        return None
+    return ops.cast(ops.nonzero(ops.greater(mask, 0))[0], "int32")
 
 
 def _backend_module():

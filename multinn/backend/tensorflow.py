@@ -268,7 +268,7 @@ def test_step(model, data) -> dict:
     """A MultINN model's evaluation step on TensorFlow (the recorded loss weighted as in `train_step`)."""
     pianoroll, mask = model.unpack_batch(data, "evaluation batch")
     share = _replica_share(mask)
-    outputs = model.teacher_forced(pianoroll, training=False)
+    outputs = model.teacher_forced(pianoroll, training=False, mask=mask)
     loss = model.data_loss(outputs, mask)
     recorded = loss if share is None else share.global_loss(loss)
     return _step_logs(model.update_metrics(recorded, outputs, pianoroll, mask))

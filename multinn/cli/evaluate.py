@@ -15,12 +15,15 @@ FRAME_METRICS = ("frame_accuracy", "frame_precision", "frame_recall", "frame_f1"
 
 
 def metrics_report(logs: dict, spec) -> dict:
-    """Keras logs -> `{"nll", "nll_per_track": {track: nll}, frame metrics}` (NLL in nats per step)."""
+    """Keras logs -> `{"nll", "nll_per_track": {track: nll}, frame metrics}` (NLL in nats per step;
+    RBM generators also `pseudo_nll`)."""
     from multinn.models.multinn import metric_name
 
     report = {"nll": float(logs["nll"]) if "nll" in logs else None}
     per_track = {t: float(logs[metric_name(t)]) for t in spec.track_names if metric_name(t) in logs}
     report["nll_per_track"] = per_track
+    if "pseudo_nll" in logs:
+        report["pseudo_nll"] = float(logs["pseudo_nll"])
     report.update({k: float(logs[k]) for k in FRAME_METRICS if k in logs})
     return report
 
@@ -153,6 +156,8 @@ def _likelihood(model, source: str, ds, data: str, split: str, batch_size: int, 
         table.add_row("NLL (nats/step)", f"{report['nll']:.4f}")
     for track, value in report["nll_per_track"].items():
         table.add_row(f"  NLL {track}", f"{value:.4f}")
+    if "pseudo_nll" in report:
+        table.add_row("pseudo-NLL (nats/step)", f"{report['pseudo_nll']:.4f}")
     for key in FRAME_METRICS:
         if key in report:
             table.add_row(key.replace("_", " "), f"{report[key]:.4f}")

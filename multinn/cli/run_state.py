@@ -30,6 +30,9 @@ CHECKPOINT_DIR = "checkpoints"
 STATE_FORMAT = 2
 """Format of `state.json`; format 1 (multinn 0.1.0: `last.keras`, `best.weights.h5`, no digests) is read too."""
 
+MONITORS = ("val_nll", "val_pseudo_nll")
+"""What a best epoch can be chosen on (`MultINN.monitor`)."""
+
 
 class RunStateError(MultinnError):
     """A training directory's `state.json` or the checkpoint it names is missing, damaged or inconsistent."""
@@ -142,12 +145,27 @@ def read_state(out: str | os.PathLike) -> dict:
             raise _damaged(path, f"the checkpoint is of epoch {checkpoint['epoch']}, but {done} epochs are done")
     if state.get("best") is not None:
         best = _file_record(path, state["best"], "best", done)
-        if not isinstance(best.get("val_nll"), (int, float)) or not math.isfinite(best["val_nll"]):
-            raise _damaged(path, f"the best epoch's val_nll is {best.get('val_nll')!r}")
+        monitor = best_monitor(best)
+        if monitor not in MONITORS:
+            raise _damaged(path, f"the best epoch was chosen on {monitor!r}, not one of {', '.join(MONITORS)}")
+        if isinstance(best.get(monitor), bool) or not isinstance(best.get(monitor), (int, float)):
+            raise _damaged(path, f"the best epoch's {monitor} is {best.get(monitor)!r}")
+        if not math.isfinite(best[monitor]):
+            raise _damaged(path, f"the best epoch's {monitor} is {best.get(monitor)!r}")
     for key, kind in (("wait", int), ("training_seconds", (int, float)), ("stopped_early", bool)):
         if not isinstance(state.get(key), kind):
             raise _damaged(path, f"{key!r} is {state.get(key)!r}")
     return state
+
+
+def best_monitor(best: dict) -> str:
+    """The metric a best record was chosen on (older records name none: `val_nll`)."""
+    return best.get("monitor", "val_nll")
+
+
+def best_value(best: dict | None, monitor: str) -> float | None:
+    """The best record's value of `monitor`; `None` without a record or when it was chosen on another metric."""
+    return best[monitor] if best is not None and best_monitor(best) == monitor else None
 
 
 def write_state(out: str | os.PathLike, state: dict) -> None:

@@ -341,12 +341,13 @@ def evaluate_splits(model, splits: dict, names, batch_size: int, console) -> dic
 def train(ctx: click.Context, **options) -> None:
     """Train a model and write OUT/preset.
 
-    OUT receives checkpoints/last.keras (every epoch, optimizer state included),
-    checkpoints/best.weights.h5 (best validation NLL), state.json, logs/ (TensorBoard),
+    OUT receives checkpoints/epoch-N.keras (every epoch, optimizer state included),
+    checkpoints/best-N.weights.h5 (best validation NLL), state.json, logs/ (TensorBoard),
     samples/*.mid and, at the end, preset/ (load it with --model OUT or load_pretrained).
     Training stops early when the validation NLL (whole pieces) has not improved for
-    --patience epochs. With --resume, the model and data options saved in OUT are used
-    and --epochs is the new total.
+    --patience epochs; RBM generators whose NLL is an AIS estimate validate on their
+    pseudo-NLL instead, and the AIS NLL of the best epoch is reported at the end. With
+    --resume, the model and data options saved in OUT are used and --epochs is the new total.
 
     \b
     Example:
@@ -495,6 +496,7 @@ def _fit(model, options: dict, state: dict, splits: dict, out: Path, strategy, e
     import keras
 
     from multinn.callbacks import MidiSamples, ResumableEarlyStopping, RichProgress, RunCheckpoint
+    from multinn.cli.run_state import best_monitor, best_value
     from multinn.data import make_tf_dataset
     from multinn.distribute import with_auto_shard_policy
 
@@ -512,9 +514,16 @@ def _fit(model, options: dict, state: dict, splits: dict, out: Path, strategy, e
         train_ds = with_auto_shard_policy(make_tf_dataset(splits["train"], batch, **pipeline))
     valid_ds = with_auto_shard_policy(make_tf_dataset(splits["valid"], batch, shuffle=False))
     epochs = options["epochs"]
-    best = state["best"]
+    best, monitor = state["best"], model.monitor
+    if best is not None and best_value(best, monitor) is None:
+        err.print(f"the best epoch so far was chosen on {best_monitor(best)}; from now on on {monitor}")
+        best = None
     early = ResumableEarlyStopping(
-        options["patience"], best and best["val_nll"], state["wait"], best["epoch"] - 1 if best else 0
+        options["patience"],
+        best_value(best, monitor),
+        state["wait"] if best else 0,
+        best["epoch"] - 1 if best else 0,
+        monitor=monitor,
     )
     callbacks = [
         RichProgress(err, epochs, math.ceil(len(splits["train"]) / batch)),
@@ -556,7 +565,7 @@ def _save_preset(model, options: dict, state: dict, splits: dict, out: Path, err
         "dataset": options["data"],
         "data_file": Path(options["data_file"]).name if options["data_file"] else None,
         "split": "train",
-        "validation": f"valid split, whole pieces; early stopping on val_nll (patience {options['patience']})",
+        "validation": f"valid split, whole pieces; early stopping on {model.monitor} (patience {options['patience']})",
         "command": state["commands"][0],
         "commands": state["commands"],
         "epochs": state["completed_epochs"],

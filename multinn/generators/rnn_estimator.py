@@ -177,11 +177,13 @@ class RNNEstimator(keras.layers.Layer):
         weights = ops.cast(weights, terms.dtype)
         return ops.sum(terms * weights) / ops.maximum(ops.sum(weights), 1.0)
 
-    def sample_frame(self, outputs, temperature=1.0, seed=None):
+    def sample_frame(self, outputs, temperature=1.0, seed=None, clamp=None, clamp_mask=None):
         """Binary frames `[n, units]` sampled given the RNN outputs `[n, rnn_units[-1]]`.
 
         `seed` (`[2]` integers): the random stream of the call (estimator i draws from
-        `multinn.backend.fold_seed(seed, i)`); `None`: the estimators' `SeedGenerator`s."""
+        `multinn.backend.fold_seed(seed, i)`); `None`: the estimators' `SeedGenerator`s.
+        `clamp` `[n, units]` and `clamp_mask` (`[units]` or `[n, units]`, 1 where clamped): units
+        held at given values while the others are drawn given them, inside the estimator."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ config

@@ -103,14 +103,22 @@ class RNNMultiNADE(RNNEstimator):
         """The NLL of each frame in nats, `[n]`."""
         return -ops.sum(scores["dim_log_prob"], axis=-1)
 
-    def sample_frame(self, outputs, temperature=1.0, seed=None):
-        return ops.concatenate(
-            [
-                nade.sample(enc, dec, temperature=temperature, seed=None if seed is None else fold_seed(seed, i))[0]
-                for i, (nade, (enc, dec)) in enumerate(zip(self.estimators, self.biases(outputs), strict=True))
-            ],
-            axis=-1,
-        )
+    def sample_frame(self, outputs, temperature=1.0, seed=None, clamp=None, clamp_mask=None):
+        """A frame, block by block; clamped units are set inside each NADE's unit loop (see
+        `NADELayer.sample`: exact conditional sampling when they precede the free units)."""
+        blocks, start = [], 0
+        for i, (nade, (enc, dec)) in enumerate(zip(self.estimators, self.biases(outputs), strict=True)):
+            stop = start + nade.num_visible
+            block_clamp = block_mask = None
+            if clamp is not None:
+                block_clamp, block_mask = clamp[:, start:stop], clamp_mask[..., start:stop]
+            stream = None if seed is None else fold_seed(seed, i)
+            frame = nade.sample(
+                enc, dec, temperature=temperature, seed=stream, clamp=block_clamp, clamp_mask=block_mask
+            )[0]
+            blocks.append(frame)
+            start = stop
+        return ops.concatenate(blocks, axis=-1)
 
     def init_from_frames(self, frames: np.ndarray, epsilon: float = 1e-3) -> None:
         """Set each decoder-bias head's bias to the logit of the unit frequencies in `frames`."""

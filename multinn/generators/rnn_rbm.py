@@ -20,8 +20,9 @@ class RNNRBM(RNNEstimator):
     Trained with the contrastive-divergence surrogate (its gradient is the CD-k update, flowing
     into the heads and the RNN through the conditional biases). Its likelihood comes from
     annealed importance sampling of each step's partition function, never from a reconstruction
-    error; each step's partition function is enumerated exactly instead when the smaller side of
-    the RBM has at most `rbm_layer.EXACT_MAX_UNITS_PER_EXAMPLE` (12) units. `pretrain_on_frames`
+    error; each step's partition function is enumerated exactly instead when that costs less than
+    the AIS budget (`rbm_layer.exact_is_cheaper`: up to 15 units at 32 chains x 500 temperatures,
+    never above `rbm_layer.EXACT_MAX_UNITS`; see `likelihood_is_exact`). `pretrain_on_frames`
     is the original's generator pre-training: the RBM alone on all frames (`RBMLayer.pretrain`:
     visible bias from the data frequencies, then CD-k), then the heads start from its biases.
 
@@ -72,9 +73,14 @@ class RNNRBM(RNNEstimator):
         ]
         self.build_rnn()
 
+    @property
+    def likelihood_is_exact(self) -> bool:
+        """Whether `frame_log_prob` enumerates each step's partition function (else AIS estimates it)."""
+        return self.rbm.log_prob_is_exact(True, self.ais_chains, self.ais_temperatures)
+
     def frame_log_prob(self, outputs, frames):
         ((visible, hidden),) = self.biases(outputs)
-        # `method=None`: exact up to EXACT_MAX_UNITS_PER_EXAMPLE units (a partition function per frame), else AIS.
+        # `method=None`: exact when cheaper than AIS (`likelihood_is_exact`), a partition function per frame.
         log_p = self.rbm.log_prob(
             frames, visible, hidden, num_chains=self.ais_chains, num_temperatures=self.ais_temperatures
         )
@@ -84,12 +90,19 @@ class RNNRBM(RNNEstimator):
         """With `predictions`, `probs`: each note's exact conditional given the frame's other
         notes, `p(v_d = 1 | v_-d)` under the step's RBM (`RBMLayer.conditional_logits`), the RBM's
         teacher-forced prediction as NADE's `p(x_d | x_<d)` is a NADE's (`n x D x H` softplus
-        terms: several times a CD-1 step's work, so training steps leave them out); with
-        `likelihood`, the frame's log-likelihood (`frame_log_prob`)."""
+        terms: several times a CD-1 step's work, so training steps leave them out) and
+        `pseudo_log_prob` `[n, 1]`, the frame's pseudo-log-likelihood `sum_d log p(v_d | v_-d)`
+        (Besag 1975: a deterministic monitor of the fit, never the likelihood); with `likelihood`,
+        the frame's log-likelihood (`frame_log_prob`)."""
         ((visible, hidden),) = self.biases(outputs)
         scores = {}
         if predictions:
-            scores["probs"] = ops.sigmoid(self.rbm.conditional_logits(frames, visible, hidden))
+            logits = self.rbm.conditional_logits(frames, visible, hidden)
+            # log sigmoid(+-logit): log p of each unit's observed value.
+            signed = ops.where(ops.cast(frames, logits.dtype) > 0.5, logits, -logits)
+            pseudo = ops.sum(ops.log_sigmoid(signed), axis=-1)
+            scores["probs"] = ops.sigmoid(logits)
+            scores["pseudo_log_prob"] = pseudo[:, None]
         if likelihood:
             scores["log_prob"] = self.frame_log_prob(outputs, frames)
         return scores
@@ -99,9 +112,19 @@ class RNNRBM(RNNEstimator):
         ((visible, hidden),) = self.biases(outputs)
         return self.rbm.cd_terms(frames, visible, hidden)
 
-    def sample_frame(self, outputs, temperature=1.0, seed=None):
+    def sample_frame(self, outputs, temperature=1.0, seed=None, clamp=None, clamp_mask=None):
+        """A frame from `gibbs_steps` Gibbs steps; clamped units stay clamped in every step, so the
+        free units come from their conditional given them (exact as the chain mixes)."""
         ((visible, hidden),) = self.biases(outputs)
-        return self.rbm.sample(visible, hidden, steps=self.gibbs_steps, temperature=temperature, seed=seed)
+        return self.rbm.sample(
+            visible,
+            hidden,
+            steps=self.gibbs_steps,
+            temperature=temperature,
+            seed=seed,
+            clamp=clamp,
+            clamp_mask=clamp_mask,
+        )
 
     def pretrain_on_frames(
         self,

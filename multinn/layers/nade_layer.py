@@ -160,7 +160,16 @@ class NADELayer(keras.layers.Layer):
         """
         return ops.sigmoid(self.conditional_logits(x, encoder_bias, decoder_bias))
 
-    def sample(self, encoder_bias=None, decoder_bias=None, batch_size: int | None = None, temperature=1.0, seed=None):
+    def sample(
+        self,
+        encoder_bias=None,
+        decoder_bias=None,
+        batch_size: int | None = None,
+        temperature=1.0,
+        seed=None,
+        clamp=None,
+        clamp_mask=None,
+    ):
         """Draws frames one dimension at a time; traceable in a compiled function (a model's step, `jax.jit`).
 
         Randomness comes from the layer's `SeedGenerator`, or from `seed`, so a seed fixes the samples.
@@ -175,10 +184,18 @@ class NADELayer(keras.layers.Layer):
             seed: `[2]` integers, the random stream of this call (e.g. a step's stream inside a
                 compiled generation loop, `multinn.backend.fold_seed`): nothing is assigned, as
                 JAX's loops need; `None`: one draw of the layer's `SeedGenerator`.
+            clamp: `[batch, num_visible]` values of clamped units, or `None`.
+            clamp_mask: `[num_visible]` or `[batch, num_visible]`, 1 where `clamp` holds: those
+                units take their clamped value instead of a draw, and every later unit is drawn
+                given it. The free units are so drawn from `prod_free p(x_d | x_<d)`: their exact
+                conditional given the clamped units when every clamped unit precedes every free
+                one in the unit order (otherwise a free unit does not see the clamped units after
+                it).
 
         Returns:
             `(x, log_prob)`: binary frames `[batch, num_visible]` and their log-likelihood
-            `[batch]` in nats under the model itself (temperature 1), whatever `temperature` is.
+            `[batch]` in nats under the model itself (temperature 1), whatever `temperature` is
+            (clamped units included).
         """
         if isinstance(temperature, (int, float)) and temperature < 0:
             raise ValueError(f"`temperature`: expected a number >= 0, got {temperature!r}")
@@ -202,6 +219,10 @@ class NADELayer(keras.layers.Layer):
         decoder_bias_t = ops.transpose(ops.broadcast_to(decoder_bias, (batch, self.num_visible)))  # [D, batch]
         uniform_t = ops.transpose(uniform)
         eye = ops.eye(self.num_visible, dtype=dtype)
+        if clamp is not None:
+            clamp_t = ops.transpose(ops.cast(clamp, dtype))  # [D, batch]
+            mask = ops.cast(clamp_mask, dtype)
+            mask_t = ops.transpose(mask) if len(mask.shape) == 2 else mask[:, None]  # [D, batch] or [D, 1]
 
         def step(d, state):
             acc, x, log_p = state
@@ -211,6 +232,9 @@ class NADELayer(keras.layers.Layer):
             tempered = ops.sigmoid(logit / safe_temperature)
             x_d = ops.where(positive, ops.less(ops.take(uniform_t, d, axis=0), tempered), ops.greater(logit, 0.0))
             x_d = ops.cast(x_d, dtype)
+            if clamp is not None:
+                m_d = ops.take(mask_t, d, axis=0)
+                x_d = m_d * ops.take(clamp_t, d, axis=0) + (1.0 - m_d) * x_d
             log_p = log_p - ops.softplus((1.0 - 2.0 * x_d) * logit)
             x = x + x_d[:, None] * ops.take(eye, d, axis=0)[None, :]
             acc = acc + x_d[:, None] * ops.take(kernel, d, axis=0)[None, :]

@@ -63,7 +63,11 @@ class MultINN(keras.Model):
 
     Train with `fit` on `(pianoroll, mask)` batches from `multinn.data.make_tf_dataset` (a
     plain pianoroll batch counts every step as real). `nll` follows DESIGN.md: nats per time step,
-    summed over pitches and tracks, averaged over real steps.
+    summed over pitches and tracks, averaged over real steps. RBM generators also report
+    `pseudo_nll`, minus the pseudo-log-likelihood `sum_d log p(v_d | v_-d)` per step. When their
+    likelihood is an AIS estimate (`likelihood_is_estimated`), `fit` validates on `pseudo_nll`
+    alone, a deterministic and cheap signal, unless `validate_with_ais` is set; `evaluate` and
+    `log_prob` always estimate the likelihood. `monitor` names what early stopping should watch.
 
     Args:
         spec: The `PianorollSpec` (or its dict) of the data.
@@ -92,6 +96,9 @@ class MultINN(keras.Model):
     """
 
     mode = ""
+    clamps_in_frame = False
+    """Whether generation clamps fixed tracks inside the frame (Joint); the other modes' tracks are
+    independent within a frame given the past, so setting a fixed track needs no clamping."""
 
     def __init__(
         self,
@@ -135,9 +142,12 @@ class MultINN(keras.Model):
         self._seed_count = 0
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.nll_tracker = keras.metrics.Mean(name="nll")
+        self.pseudo_nll_tracker = keras.metrics.Mean(name="pseudo_nll")
         self.track_trackers = [keras.metrics.Mean(name=metric_name(t.name)) for t in self.spec.tracks]
         self.frame_metrics = FrameMetrics(name="frame")
         self._returns_step_outputs = False  # see `step_outputs`
+        self._skips_estimated_likelihood = False  # see `fit`
+        self.validate_with_ais = False
         self._generate_functions: dict = {}
 
     # ------------------------------------------------------------------ construction helpers
@@ -223,11 +233,13 @@ class MultINN(keras.Model):
     def _initial_states(self, batch_size):
         raise NotImplementedError
 
-    def _sample_step(self, previous, states, temperature, seed=None):
+    def _sample_step(self, previous, states, temperature, seed=None, clamp=None, clamp_mask=None):
         """One generation step: previous frame `[B, P, K]` -> (units `[B, P * K]` sampled, new states).
 
         `seed` (`[2]` integers): the step's random stream (generator i of the mode draws from
-        `fold_seed(seed, i)`); `None`: the estimators' own `SeedGenerator`s."""
+        `fold_seed(seed, i)`); `None`: the estimators' own `SeedGenerator`s. With
+        `clamps_in_frame`, `clamp` `[B, P * K]` and `clamp_mask` `[P * K]` (the model's layout)
+        hold the fixed tracks' units of this step, clamped inside the estimator."""
         raise NotImplementedError
 
     def _split_units(self, units) -> list:
@@ -237,21 +249,42 @@ class MultINN(keras.Model):
         return ops.split(units, [sum(sizes[:i]) for i in range(1, len(sizes))], axis=-1)
 
     # ------------------------------------------------------------------ scoring
-    def _teacher_forced(self, pianoroll, training: bool, likelihood: bool, predictions: bool = True) -> dict:
-        """One teacher-forced pass over `[B, T, P, K]`: the outputs of `teacher_forced` (see there)."""
+    def _teacher_forced(
+        self, pianoroll, training: bool, likelihood: bool, predictions: bool = True, mask=None, jit_compile=False
+    ) -> dict:
+        """One teacher-forced pass over `[B, T, P, K]`: the outputs of `teacher_forced` (see there).
+
+        With `mask`, RBM generators compute their likelihood (AIS or enumeration, many times the
+        rest of the pass) on the real steps alone where the backend allows dynamic shapes
+        (`multinn.backend.real_rows`); padded steps get log-likelihood 0."""
         batch, time = ops.shape(pianoroll)[0], ops.shape(pianoroll)[1]
         targets = self._split_units(
             ops.reshape(self.to_units(pianoroll), (batch * time, self.num_pitches * self.num_tracks))
         )
         unit_tracks = np.split(self.unit_tracks(), np.cumsum([g.num_units for g in self.generators])[:-1])
-        terms, step_log_p, track_log_p, probs = 0.0, 0.0, 0.0, []
-        per_step_ok = per_track_ok = True
+        terms, step_log_p, track_log_p, pseudo_log_p, probs = 0.0, 0.0, 0.0, 0.0, []
+        per_step_ok = per_track_ok = pseudo_ok = True
         rnn_outputs = self._rnn_outputs(pianoroll, training)
+        rows = None
+        if likelihood and mask is not None and any(hasattr(g, "likelihood_is_exact") for g in self.generators):
+            from multinn.backend import real_rows
+
+            rows = real_rows(ops.reshape(ops.cast(mask, "float32"), (-1,)), jit_compile)
         for generator, outputs, frames, tracks in zip(self.generators, rnn_outputs, targets, unit_tracks, strict=True):
             flat_out = ops.reshape(outputs, (-1, generator.output_dim))
-            scores = generator.frame_scores(flat_out, frames, likelihood=likelihood, predictions=predictions)
+            compact = rows is not None and hasattr(generator, "likelihood_is_exact")
+            scores = generator.frame_scores(
+                flat_out, frames, likelihood=likelihood and not compact, predictions=predictions
+            )
+            if compact:  # the likelihood of the real rows, scattered back: 0 at padded steps
+                real = generator.frame_log_prob(ops.take(flat_out, rows, axis=0), ops.take(frames, rows, axis=0))
+                scores["log_prob"] = ops.scatter(rows[:, None], real, (ops.shape(frames)[0], ops.shape(real)[-1]))
             terms = terms + generator.frame_loss_terms(flat_out, frames, scores)
             probs.append(scores.get("probs"))
+            if scores.get("pseudo_log_prob") is not None:
+                pseudo_log_p = pseudo_log_p + ops.sum(scores["pseudo_log_prob"], axis=-1)
+            else:
+                pseudo_ok = False
             onehot = np.eye(self.num_tracks, dtype="float32")[tracks]  # [units, K]
             if scores.get("dim_log_prob") is not None:
                 per_track = ops.matmul(scores["dim_log_prob"], onehot)
@@ -274,6 +307,8 @@ class MultINN(keras.Model):
             out["log_prob"] = ops.reshape(step_log_p, (batch, time))
         if per_step_ok and per_track_ok:
             out["track_log_prob"] = ops.reshape(track_log_p, (batch, time, self.num_tracks))
+        if pseudo_ok:
+            out["pseudo_log_prob"] = ops.reshape(pseudo_log_p, (batch, time))
         return out
 
     def call(self, pianoroll, training: bool = False):
@@ -290,30 +325,43 @@ class MultINN(keras.Model):
         return self.teacher_forced(pianoroll, training=training, likelihood=False, predictions=True)["probs"]
 
     def teacher_forced(
-        self, pianoroll, training: bool = False, likelihood: bool | None = None, predictions: bool | None = None
+        self,
+        pianoroll,
+        training: bool = False,
+        likelihood: bool | None = None,
+        predictions: bool | None = None,
+        mask=None,
     ) -> dict:
         """All teacher-forced outputs of pieces `[B, T, P, K]` (step t sees the frames before t).
 
         Args:
             pianoroll: `[batch, time, pitch, track]`.
             training: Dropout on, and (RBM generators) no likelihood unless `likelihood`.
-            likelihood: Compute the log-likelihood; default: always in inference, in training
-                only when it is exact (`exact_likelihood`; RBMs estimate it with AIS).
+            likelihood: Compute the log-likelihood; default: in training only when it is exact
+                (`exact_likelihood`; RBMs estimate it with AIS), in inference always, except in
+                `fit`'s validation when it is an AIS estimate (see `fit`).
             predictions: Compute `probs`; default: always, except in training for RBM
                 generators, whose exact conditionals cost several CD steps (training steps then
                 log no frame metrics; evaluation does).
+            mask: `[B, T]`, 1 for real steps, or `None`. Given, RBM generators estimate the
+                likelihood of real steps only (log-likelihood 0 at the others) where the backend
+                allows (not under `jax.jit` or XLA): padding costs no AIS.
 
         Returns:
             `{"probs": [B, T, P, K]` note probabilities (see `call`; with `predictions`), `"loss_terms": [B, T]` the
             training loss of each step (NLL for NADE, the CD-k surrogate for RBM), and with the
             likelihood `"log_prob": [B, T]` and (when the tracks' terms separate)
-            `"track_log_prob": [B, T, K]`, in nats}.
+            `"track_log_prob": [B, T, K]`, in nats; RBM generators with `probs`:
+            `"pseudo_log_prob": [B, T]`, the pseudo-log-likelihood of each step}.
         """
         if likelihood is None:
-            likelihood = self.exact_likelihood if training else True
+            likelihood = self.exact_likelihood if training else not self._skips_estimated_likelihood
         if predictions is None:
             predictions = not (training and self.generator_type == "rbm")
-        return self._teacher_forced(ops.cast(pianoroll, "float32"), training, likelihood, predictions)
+        jit_compile = bool(getattr(self, "jit_compile", False))
+        return self._teacher_forced(
+            ops.cast(pianoroll, "float32"), training, likelihood, predictions, mask, jit_compile
+        )
 
     @contextlib.contextmanager
     def step_outputs(self):
@@ -366,11 +414,15 @@ class MultINN(keras.Model):
         if "track_log_prob" in outputs:
             for k, tracker in enumerate(self.track_trackers):
                 tracker.update_state(-ops.reshape(outputs["track_log_prob"][..., k], (-1,)), sample_weight=weights)
+        if "pseudo_log_prob" in outputs:
+            self.pseudo_nll_tracker.update_state(-ops.reshape(outputs["pseudo_log_prob"], (-1,)), sample_weight=weights)
         if "probs" in outputs:
             self.frame_metrics.update_state(pianoroll, outputs["probs"], mask)
         logs = {"loss": self.loss_tracker.result()}
         if "log_prob" in outputs:
             logs["nll"] = self.nll_tracker.result()
+        if "pseudo_log_prob" in outputs:
+            logs["pseudo_nll"] = self.pseudo_nll_tracker.result()
         if "track_log_prob" in outputs:
             logs.update({t.name: t.result() for t in self.track_trackers})
         if "probs" in outputs:
@@ -379,12 +431,39 @@ class MultINN(keras.Model):
 
     @property
     def metrics(self):
-        return [self.loss_tracker, self.nll_tracker, *self.track_trackers, self.frame_metrics]
+        return [self.loss_tracker, self.nll_tracker, self.pseudo_nll_tracker, *self.track_trackers, self.frame_metrics]
 
     @property
     def exact_likelihood(self) -> bool:
         """Whether training steps see the exact likelihood (NADE); RBMs report AIS estimates in evaluation."""
         return self.generator_type == "nade" or self.mode == "composer"
+
+    @property
+    def likelihood_is_estimated(self) -> bool:
+        """Whether the likelihood (`nll`, `log_prob`) is an AIS estimate: RBM generators whose
+        partition functions cost less to estimate than to enumerate (`RNNRBM.likelihood_is_exact`)."""
+        return not all(getattr(g, "likelihood_is_exact", True) for g in self.generators)
+
+    @property
+    def monitor(self) -> str:
+        """The validation metric for early stopping and best checkpoints: `"val_nll"`, or
+        `"val_pseudo_nll"` when `fit` validates without the AIS likelihood (see `fit`)."""
+        return "val_pseudo_nll" if self.likelihood_is_estimated and not self.validate_with_ais else "val_nll"
+
+    def fit(self, *args, **kwargs):
+        """`keras.Model.fit`; when the likelihood is an AIS estimate (`likelihood_is_estimated`)
+        and `validate_with_ais` is False (the default), validation leaves it out and logs
+        `val_pseudo_nll` and the frame metrics: AIS on every validation frame costs many times an
+        epoch's training (32 chains x 500 temperatures of Gibbs steps per frame and track), the
+        pseudo-likelihood a few CD steps. `evaluate` and `log_prob` estimate the likelihood as
+        always; `monitor` names the metric to stop on."""
+        if not (self.likelihood_is_estimated and not self.validate_with_ais):
+            return super().fit(*args, **kwargs)
+        self._skips_estimated_likelihood, self.test_function = True, None
+        try:
+            return super().fit(*args, **kwargs)
+        finally:
+            self._skips_estimated_likelihood, self.test_function = False, None
 
     def train_step(self, *args):
         """Keras's training step of this backend (its signature: `(data)`, JAX `(state, data)`), on
@@ -465,7 +544,7 @@ class MultINN(keras.Model):
         if "log_prob" not in self._generate_functions:
 
             def piece_log_prob(x, m):
-                return ops.sum(self._teacher_forced(x, False, likelihood=True)["log_prob"] * m, axis=-1)
+                return ops.sum(self._teacher_forced(x, False, likelihood=True, mask=m)["log_prob"] * m, axis=-1)
 
             self._generate_functions["log_prob"] = compile_function(self, piece_log_prob, jit_compile=False)
         fn = self._generate_functions["log_prob"]
@@ -608,7 +687,9 @@ class MultINN(keras.Model):
                 `[batch, steps, pitch]` covering the whole output (primer + new steps): those
                 tracks are clamped and the others sampled (accompaniment). The other tracks see
                 the fixed tracks' past; in Composer, Jamming and Feedback that is exact
-                conditional sampling, in Joint the fixed track's current frame is not seen.
+                conditional sampling (their tracks are independent within a frame given the
+                past). Joint clamps them inside the frame too (`clamps_in_frame`; what is exact
+                is in `MultINNJoint`).
             seed: Reseed all random streams first, so the same seed gives the same output.
             jit_compile: TensorFlow: compile the loop with XLA (one program for all steps) or as
                 a graph loop. `None` picks what measured faster on CPU (docs/benchmarks.md): XLA
@@ -691,10 +772,16 @@ class MultINN(keras.Model):
         states = keras.tree.map_structure(lambda s: ops.cast(s, self.compute_dtype), self._initial_states(batch_size))
         frames = ops.zeros((batch_size, total, self.num_pitches, self.num_tracks), "float32")
         previous = ops.zeros((batch_size, self.num_pitches, self.num_tracks), "float32")
+        unit_mask = None
+        if self.clamps_in_frame:
+            unit_mask = self.to_units(ops.broadcast_to(clamp_mask, (self.num_pitches, self.num_tracks)))
 
         def step(t, carry):
             frames, previous, states = carry
-            units, states = self._sample_step(previous, states, temperature, fold_seed(seed, t))
+            in_frame = {}
+            if unit_mask is not None:
+                in_frame = {"clamp": self.to_units(ops.take(clamp, t, axis=1)), "clamp_mask": unit_mask}
+            units, states = self._sample_step(previous, states, temperature, fold_seed(seed, t), **in_frame)
             frame = ops.cast(self.from_units(units), "float32")
             frame = ops.where(t < primer_steps, ops.take(primer, t, axis=1), frame)
             frame = ops.take(clamp, t, axis=1) * clamp_mask + frame * (1.0 - clamp_mask)

@@ -50,7 +50,8 @@ class MultINNFeedback(MultINNJamming):
     def _initial_states(self, batch_size):
         return [self.feedback.initial_state(batch_size), super()._initial_states(batch_size)]
 
-    def _sample_step(self, previous, states, temperature, seed=None):
+    def _sample_step(self, previous, states, temperature, seed=None, clamp=None, clamp_mask=None):
+        # The tracks of a frame are independent given the past: fixed tracks are set by the loop.
         feedback_state, track_states = states
         codes = self._track_codes(previous)
         feedback, feedback_state = self.feedback.step(ops.concatenate(codes, axis=-1), feedback_state)

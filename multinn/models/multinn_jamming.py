@@ -52,7 +52,8 @@ class MultINNJamming(MultINN):
     def _initial_states(self, batch_size):
         return [gen.initial_state(batch_size) for gen in self.track_generators]
 
-    def _sample_step(self, previous, states, temperature, seed=None):
+    def _sample_step(self, previous, states, temperature, seed=None, clamp=None, clamp_mask=None):
+        # The tracks of a frame are independent given the past: fixed tracks are set by the loop.
         units, new_states = [], []
         for k, (gen, codes, state) in enumerate(
             zip(self.track_generators, self._track_codes(previous), states, strict=True)

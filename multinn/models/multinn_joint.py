@@ -12,6 +12,14 @@ class MultINNJoint(MultINN):
     """Joint mode: the tracks of a frame are one vector `[pitch * track]` (pitch-major) for one
     encoder and one generator. On one track with a NADE this is the classic RNN-NADE.
 
+    In generation with fixed tracks, their units are clamped inside the generator's frame (the
+    NADE's unit loop, the RBM's Gibbs chain), so the free units are drawn given the fixed tracks'
+    current frame: exactly from their conditional for an RBM (clamped Gibbs sampling, as the chain
+    mixes) and for a NADE when every fixed unit precedes every free unit in the pitch-major unit
+    order (`(pitch 0, track 0), (pitch 0, track 1), ..., (pitch 1, track 0), ...`: e.g. one pitch per track, or the
+    fixed tracks first at each pitch and no free unit below the fixed ones' lowest pitch). Otherwise a free
+    unit sees the fixed units before it, not those after it.
+
     Args:
         spec: The data's `PianorollSpec`.
         **kwargs: See `MultINN` (`encoder`, `encoder_units`, `generator`, `rnn_units`, ...).
@@ -19,6 +27,7 @@ class MultINNJoint(MultINN):
 
     mode = "joint"
     layout = "pitch_major"
+    clamps_in_frame = True
 
     def __init__(self, spec, **kwargs):
         super().__init__(spec, **kwargs)
@@ -45,6 +54,7 @@ class MultINNJoint(MultINN):
     def _initial_states(self, batch_size):
         return self.generator.initial_state(batch_size)
 
-    def _sample_step(self, previous, states, temperature, seed=None):
+    def _sample_step(self, previous, states, temperature, seed=None, clamp=None, clamp_mask=None):
         outputs, states = self.generator.step(self.encoder.encode(self.to_units(previous)), states)
-        return self.generator.sample_frame(outputs, temperature, seed=seed), states
+        frame = self.generator.sample_frame(outputs, temperature, seed=seed, clamp=clamp, clamp_mask=clamp_mask)
+        return frame, states

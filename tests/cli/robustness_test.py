@@ -68,6 +68,8 @@ def test_several_outputs_are_written_all_or_none(tmp_path):
         ("history", "'history' must hold one value per completed epoch (1)"),
         ("checkpoint", "checkpoints/epoch-0001.keras: its SHA-256 digest is not the one"),
         ("iterations", "its optimizer is at step 2, but"),
+        ("monitor", "the best epoch was chosen on 'val_loss', not one of val_nll, val_pseudo_nll"),
+        ("best value", "the best epoch's val_nll is 'low'"),
     ],
 )
 def test_a_damaged_run_state_is_one_error_line(bach_satb_path, tmp_path_factory, damage, message):
@@ -85,6 +87,12 @@ def test_a_damaged_run_state_is_one_error_line(bach_satb_path, tmp_path_factory,
         damage = json.dumps(state)
     elif damage == "iterations":
         state["checkpoint"]["optimizer_iterations"] = 7
+        damage = json.dumps(state)
+    elif damage == "monitor":
+        state["best"]["monitor"] = "val_loss"
+        damage = json.dumps(state)
+    elif damage == "best value":
+        state["best"]["val_nll"] = "low"
         damage = json.dumps(state)
     elif damage == "checkpoint":
         with open(out / "checkpoints" / "epoch-0001.keras", "r+b") as f:

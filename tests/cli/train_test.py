@@ -112,3 +112,21 @@ def test_train_user_errors(bach_satb_path, tmp_path):
         invoke(*train_args(bach_satb_path, tmp_path / "r", "--generator", "rbm")), "Composer mode uses RNN-MultiNADE"
     )
     assert not (tmp_path / "r" / "checkpoints").exists()
+
+
+def test_an_ais_rbm_run_stops_on_the_pseudo_nll_and_reports_the_ais_nll(bach_satb_path, tmp_path):
+    out = tmp_path / "rbm"
+    # Voices of 20+ pitches, 16 hidden units: enumerating 2**16 states costs more than AIS.
+    args = ["train", "--mode", "jamming", "--generator", "rbm", "--data", "bach-satb", "--data-file", bach_satb_path]
+    args += ["--rnn-units", "8", "--num-hidden", "16", "--batch-size", "4", "--crop-beats", "4", "--max-pieces", "2"]
+    first = invoke(*args, "--pretrain-epochs", "1", "--epochs", "1", "--out", out)
+    assert first.exit_code == 0, first.output
+    state = json.loads((out / "state.json").read_text())
+    assert "val_nll" not in state["history"] and len(state["history"]["val_pseudo_nll"]) == 1
+    assert state["best"]["monitor"] == "val_pseudo_nll"
+    assert state["best"]["val_pseudo_nll"] == state["history"]["val_pseudo_nll"][0]
+    assert "val_pseudo_nll" in first.stderr
+    meta = read_metadata(out / "preset")
+    assert "early stopping on val_pseudo_nll" in meta["validation"]
+    for split in ("valid", "test"):  # the AIS estimate of the best epoch, and its pseudo-NLL
+        assert meta["metrics"][split]["nll"] > 0 and meta["metrics"][split]["pseudo_nll"] > 0

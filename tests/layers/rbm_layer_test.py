@@ -6,8 +6,8 @@ import pytest
 import scipy.special
 import scipy.stats
 
-from multinn.layers import RBMLayer
-from multinn.layers.rbm_layer import EXACT_MAX_UNITS_PER_EXAMPLE
+from multinn.layers import RBMLayer, rbm_layer
+from multinn.layers.rbm_layer import EXACT_MAX_UNITS, exact_is_cheaper
 from tests.layers.layer_test_case import compiled, run_layer_test, value_and_gradients
 
 ALL_VISIBLE = np.array(list(itertools.product([0, 1], repeat=8)), dtype="float32")  # [256, 8]
@@ -127,6 +127,20 @@ def test_ais_is_close_to_exact():
     )
     exact_batch = to_numpy(rbm.log_partition("exact", visible_bias, hidden_bias))
     np.testing.assert_allclose(to_numpy(ais_batch()), exact_batch, atol=0.05)
+
+
+def test_ais_in_chunks_is_close_to_exact(monkeypatch):
+    # 100 chains per partition function and 400 rows per chunk: 10 partition functions run in
+    # 3 chunks of 4 (two of them padding), one loop iteration each.
+    monkeypatch.setattr(rbm_layer, "AIS_CHUNK_ROWS", 400)
+    rbm = make_rbm()
+    rng = np.random.default_rng(4)
+    visible_bias = rng.normal(size=(10, 8)).astype("float32")
+    hidden_bias = rng.normal(size=(10, 6)).astype("float32")
+    ais = compiled(lambda: rbm.log_partition("ais", visible_bias, hidden_bias, num_chains=100, num_temperatures=1000))
+    estimate = to_numpy(ais())
+    assert estimate.shape == (10,)
+    np.testing.assert_allclose(estimate, to_numpy(rbm.log_partition("exact", visible_bias, hidden_bias)), atol=0.05)
 
 
 def test_log_prob_sums_to_one():
@@ -251,20 +265,32 @@ def test_same_seed_same_samples():
     assert not np.array_equal(first, rbm.sample(batch_size=30, steps=5))
 
 
-def test_log_prob_with_external_biases_enumerates_up_to_the_per_example_limit():
+def test_exact_is_cheaper_weighs_enumeration_against_the_ais_budget():
+    # 2**u * o softplus terms against 2 * chains * temperatures * (V + H) unit draws.
+    assert exact_is_cheaper(30, 10, 8, 50)  # 30,720 <= 32,000
+    assert not exact_is_cheaper(30, 11, 8, 50)  # 61,440 > 32,800
+    assert exact_is_cheaper(16, 12, 32, 500) and not exact_is_cheaper(16, 16, 32, 500)  # RNN-RBM's budget
+    # Never above EXACT_MAX_UNITS, whatever the budget.
+    assert exact_is_cheaper(EXACT_MAX_UNITS, 40, 10**6, 10**6)
+    assert not exact_is_cheaper(EXACT_MAX_UNITS + 1, 40, 10**6, 10**6)
+
+
+def test_log_prob_with_external_biases_enumerates_when_it_is_cheaper_than_ais():
     rng = np.random.default_rng(7)
     v = (rng.random((2, 30)) < 0.3).astype("float32")
-    for num_hidden in (EXACT_MAX_UNITS_PER_EXAMPLE, EXACT_MAX_UNITS_PER_EXAMPLE + 1):
+    for num_hidden in (10, 11):
         rbm = make_rbm(num_visible=30, num_hidden=num_hidden)
         biases = rng.normal(size=(2, 30)).astype("float32"), rng.normal(size=(2, num_hidden)).astype("float32")
         exact = to_numpy(rbm.log_prob(v, *biases, method="exact"))
-        auto = to_numpy(rbm.log_prob(v, *biases, num_chains=2, num_temperatures=3))  # a crude AIS, when AIS
-        if num_hidden == EXACT_MAX_UNITS_PER_EXAMPLE:
+        auto = to_numpy(rbm.log_prob(v, *biases, num_chains=8, num_temperatures=50))  # a crude AIS, when AIS
+        assert rbm.log_prob_is_exact(True, 8, 50) == (num_hidden == 10)
+        if num_hidden == 10:
             np.testing.assert_array_equal(auto, exact)
         else:
             assert np.abs(auto - exact).max() > 1e-3
-    # With the own biases (one partition function) the limit is EXACT_MAX_UNITS.
-    rbm = make_rbm(num_visible=30, num_hidden=EXACT_MAX_UNITS_PER_EXAMPLE + 1)
+    # With the own biases (one partition function) the limit is EXACT_MAX_UNITS, whatever the budget.
+    rbm = make_rbm(num_visible=30, num_hidden=11)
+    assert rbm.log_prob_is_exact(external=False, num_chains=1, num_temperatures=1)
     np.testing.assert_array_equal(to_numpy(rbm.log_prob(v)), to_numpy(rbm.log_prob(v, method="exact")))
 
 
@@ -333,8 +359,10 @@ def test_gibbs_temperature():
         rbm.gibbs(v0, 1, temperature=-1)
 
 
-def test_conditional_logits_are_the_exact_conditionals():
+@pytest.mark.parametrize("chunk_elements", [2**22, 48])  # one call; chunks of 2 frames (the last one padded)
+def test_conditional_logits_are_the_exact_conditionals(chunk_elements, monkeypatch):
     # p(v_d = 1 | v_-d) = exp(-F(v with v_d = 1)) / sum over v_d of exp(-F(v)), by free energies.
+    monkeypatch.setattr(rbm_layer, "CONDITIONAL_CHUNK_ELEMENTS", chunk_elements)
     rbm = RBMLayer(6, 4, seed=0)
     rng = np.random.default_rng(0)
     rbm.set_weights([w + rng.normal(size=w.shape).astype("float32") for w in rbm.get_weights()])

@@ -87,6 +87,8 @@ def run_model_test(
     }
     if not per_track_log_prob:
         del shapes["track_log_prob"]
+    if getattr(model, "generator_type", None) == "rbm":  # RBMs: the pseudo-log-likelihood of each step
+        shapes["pseudo_log_prob"] = (batch, time)
     assert set(outputs) == set(shapes)
     outputs = {key: keras.ops.convert_to_numpy(value) for key, value in outputs.items()}
     for key, shape in shapes.items():

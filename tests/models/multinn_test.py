@@ -104,6 +104,7 @@ def test_one_epoch_of_fit_lowers_validation_nll(name, satb):
     if name.endswith("rbm"):
         overrides["generator_options"] = {"ais_chains": 4, "ais_temperatures": 50}
     model = make(name, spec=spec, **overrides)
+    model.validate_with_ais = True  # RBMs: the AIS estimate in validation too (default: the pseudo-NLL)
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
     # Whole batches only: one batch shape, one compiled training step.
     train = make_tf_dataset(satb["train"], 32, crop_beats=4, seed=0, drop_remainder=True)
@@ -114,6 +115,8 @@ def test_one_epoch_of_fit_lowers_validation_nll(name, satb):
     after = history.history
     assert np.isfinite(after["loss"][0])
     assert after["val_nll"][0] < before["nll"]
+    if name.endswith("rbm"):
+        assert after["val_pseudo_nll"][0] < before["pseudo_nll"]
     assert {"val_frame_accuracy", "val_frame_f1", "val_frame_precision", "val_frame_recall"} <= set(after)
     if name == "joint-rbm":  # one RBM over all voices: its likelihood does not split into voices
         assert "val_nll_soprano" not in after
@@ -164,6 +167,34 @@ def test_fit_works_with_the_standard_callbacks(tmp_path):
     assert best.evaluate(x, mask, verbose=0, return_dict=True)["nll"] == pytest.approx(
         min(history.history["val_nll"]), rel=1e-4
     )
+
+
+def test_fit_validates_an_ais_rbm_on_its_pseudo_likelihood_and_evaluate_estimates_the_likelihood():
+    rng = np.random.default_rng(1)
+    x = (rng.random((8, 6, 2, 2)) < 0.3).astype("float32")
+    mask = np.ones((8, 6), "float32")
+    assert not make("jamming-rbm").likelihood_is_estimated  # TINY's RBMs are enumerated exactly...
+    assert make("jamming-rbm").monitor == "val_nll"
+    # ...unless AIS costs less than enumerating: 1 chain x 1 temperature.
+    model = make("jamming-rbm", generator_options={"ais_chains": 1, "ais_temperatures": 1})
+    assert model.likelihood_is_estimated and model.monitor == "val_pseudo_nll"
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    stop = keras.callbacks.EarlyStopping(monitor=model.monitor, mode="min", patience=5)
+    history = model.fit(x, mask, batch_size=4, epochs=2, validation_data=(x, mask), callbacks=[stop], verbose=0)
+    history = history.history
+    assert "val_nll" not in history and "nll" not in history
+    assert len(history["val_pseudo_nll"]) == 2 and len(history["val_frame_f1"]) == 2
+    assert stop.best == min(history["val_pseudo_nll"])
+    logs = model.evaluate(x, mask, verbose=0, return_dict=True)  # after fit: the likelihood again
+    assert logs["nll"] > 0 and logs["pseudo_nll"] == pytest.approx(history["val_pseudo_nll"][-1], rel=1e-5)
+    # The pseudo-NLL is the NLL of the conditionals p(v_d | v_-d) the frame metrics read.
+    probs = model.predict(x, verbose=0)
+    expected = -np.where(x > 0.5, np.log(probs), np.log1p(-probs)).sum(axis=(2, 3)).mean()
+    assert logs["pseudo_nll"] == pytest.approx(expected, rel=1e-4)
+    model.validate_with_ais = True
+    assert model.monitor == "val_nll"
+    history = model.fit(x, mask, batch_size=4, epochs=1, validation_data=(x, mask), verbose=0).history
+    assert np.isfinite(history["val_nll"][0]) and "val_pseudo_nll" in history
 
 
 def test_errors():
