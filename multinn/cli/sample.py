@@ -21,6 +21,36 @@ def numbered(path: Path, index: int, count: int) -> Path:
     return path if count == 1 else path.with_name(f"{path.stem}-{index + 1}{path.suffix}")
 
 
+def parse_bar_span(value: str) -> tuple[int, int]:
+    """`"5:8"` -> `(5, 8)`: bars 5 to 8, 1-based and inclusive (`"5"`: bar 5 alone)."""
+    first, sep, last = value.partition(":")
+    try:
+        span = (int(first), int(last) if sep else int(first))
+    except ValueError:
+        raise click.BadParameter(f"expected BAR:BAR, e.g. 5:8; got {value!r}", param_hint="--infill") from None
+    if span[0] < 1 or span[1] < span[0]:
+        raise click.BadParameter(f"expected bars 1 <= FIRST <= LAST, e.g. 5:8; got {value!r}", param_hint="--infill")
+    return span
+
+
+def _infill(model, roll, bars: tuple[int, int], tracks, candidates: int, num: int, temperature, seed: int):
+    """`num` infills of `bars` of `roll` (`MultINN.infill`, seeds `seed`, `seed + 1`, ...): `[num, T, P, K]`."""
+    import numpy as np
+
+    bar = model.spec.steps_per_bar
+    start, stop = (bars[0] - 1) * bar, min(bars[1] * bar, len(roll))
+    if start >= len(roll):
+        raise MultinnError(
+            f"--infill {bars[0]}:{bars[1]}: the primer has {len(roll)} steps = {-(-len(roll) // bar)} bar(s)"
+        )
+    return np.stack(
+        [
+            model.infill(roll, start, stop, tracks, candidates=candidates, temperature=temperature, seed=seed + i)
+            for i in range(num)
+        ]
+    )
+
+
 def read_primer(path: str, spec, mapping=None, out_of_range: str = "drop", allow_drop: bool = False):
     """A primer MIDI file as a roll `[time, pitch, track]` in the model's spec, and its `MidiReport`.
 
@@ -162,6 +192,23 @@ def _check_audio() -> None:
     help="Keep track NAME as played in FILE.mid and generate the others (repeatable).",
 )
 @click.option(
+    "--infill",
+    metavar="BAR:BAR",
+    help="Regenerate these bars of --primer (1-based, inclusive, e.g. 5:8) and keep the rest.",
+)
+@click.option(
+    "--infill-tracks",
+    metavar="NAME,...",
+    help="With --infill: regenerate only these tracks of the bars [default: all].",
+)
+@click.option(
+    "--candidates",
+    type=click.IntRange(1, 1024),
+    default=8,
+    show_default=True,
+    help="With --infill: spans drawn, one kept in proportion to how well it fits what follows.",
+)
+@click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=Path("sample.mid"),
@@ -198,6 +245,9 @@ def sample(
     seed,
     primer,
     fixed,
+    infill,
+    infill_tracks,
+    candidates,
     out,
     plot,
     audio,
@@ -220,6 +270,7 @@ def sample(
       multinn sample --seed 0 --out chorale.mid --plot chorale.png --audio chorale.wav
       multinn sample --primer opening.mid --beats 32
       multinn sample --fix-track Soprano=melody.mid --out harmonised.mid
+      multinn sample --primer song.mid --infill 5:8 --infill-tracks Alto,Tenor
       multinn sample --primer quartet.mid --map 'Violin I=Soprano' --out-of-range fold
     """
     import random
@@ -229,6 +280,13 @@ def sample(
 
     if steps and beats:
         raise MultinnError("give --steps or --beats, not both")
+    bars = parse_bar_span(infill) if infill else None
+    if infill and not primer:
+        raise MultinnError("--infill regenerates bars of a --primer file: give --primer")
+    if infill and (steps or beats or fixed):
+        raise MultinnError("--infill keeps the primer's length and tracks: drop --steps/--beats/--fix-track")
+    if infill_tracks and not infill:
+        raise MultinnError("--infill-tracks needs --infill")
     check_temperature(temperature)  # before the model loads
     if plot:
         _check_matplotlib()
@@ -264,6 +322,9 @@ def sample(
         spec = model.spec
         for track, _ in pairs:
             spec.track_index(track)  # a track the model lacks fails before any file is read
+        infill_names = [t.strip() for t in (infill_tracks or "").split(",") if t.strip()] or None
+        for track in infill_names or ():
+            spec.track_index(track)
         reading = dict(mapping=mapping, out_of_range=out_of_range, allow_drop=allow_drop)
         frames = []  # the reports of the files read, primer first: the output keeps their tempo
         primer_roll = None
@@ -280,34 +341,41 @@ def sample(
             fixed_rolls[name] = roll
             frames.append(report)
         tempo, time_signature = _musical_frame(frames, tempo)
-        if steps is None:
-            if beats:
-                steps = beats * spec.steps_per_beat
-            elif fixed_rolls and max(len(r) for r in fixed_rolls.values()) > primer_steps:
-                steps = max(len(r) for r in fixed_rolls.values()) - primer_steps
-            else:
-                steps = DEFAULT_BARS * spec.steps_per_bar
-        total = primer_steps + steps
-        model.check_generation(total, num, temperature)  # before any array of that length exists
-        import numpy as np
-
-        for name, roll in fixed_rolls.items():
-            if len(roll) != total:
-                what = "padded with silence" if len(roll) < total else "cut"
-                err.print(f"note: fixed track {name} ({len(roll)} steps) {what} to {total} steps")
-                fixed_rolls[name] = np.pad(roll, ((0, max(0, total - len(roll))), (0, 0)))[:total]
         if seed is None:
             seed = random.SystemRandom().randrange(2**31)
             err.print(f"seed {seed} (pass --seed {seed} to write the same files again)")
-        progress.update(task, description=f"generating {num} x {steps} steps", total=1, completed=0)
-        rolls = model.generate(
-            steps,
-            primer=primer_roll,
-            batch_size=num,
-            temperature=temperature,
-            fixed_tracks=fixed_rolls or None,
-            seed=seed,
-        )
+        if bars is not None:
+            total = len(primer_roll)
+            progress.update(task, description=f"infilling bars {infill} ({num} x {candidates} candidates)")
+            rolls = _infill(model, primer_roll, bars, infill_names, candidates, num, temperature, seed)
+            described = f"{source}, infill {infill}, seed {seed}"
+        else:
+            if steps is None:
+                if beats:
+                    steps = beats * spec.steps_per_beat
+                elif fixed_rolls and max(len(r) for r in fixed_rolls.values()) > primer_steps:
+                    steps = max(len(r) for r in fixed_rolls.values()) - primer_steps
+                else:
+                    steps = DEFAULT_BARS * spec.steps_per_bar
+            total = primer_steps + steps
+            model.check_generation(total, num, temperature)  # before any array of that length exists
+            import numpy as np
+
+            for name, roll in fixed_rolls.items():
+                if len(roll) != total:
+                    what = "padded with silence" if len(roll) < total else "cut"
+                    err.print(f"note: fixed track {name} ({len(roll)} steps) {what} to {total} steps")
+                    fixed_rolls[name] = np.pad(roll, ((0, max(0, total - len(roll))), (0, 0)))[:total]
+            progress.update(task, description=f"generating {num} x {steps} steps", total=1, completed=0)
+            rolls = model.generate(
+                steps,
+                primer=primer_roll,
+                batch_size=num,
+                temperature=temperature,
+                fixed_tracks=fixed_rolls or None,
+                seed=seed,
+            )
+            described = f"{source}, seed {seed}"
         progress.update(task, description=f"writing {num} file(s)", total=num, completed=0)
         written = write_outputs(
             rolls,
@@ -315,7 +383,7 @@ def sample(
             out,
             plot,
             tempo,
-            f"{source}, seed {seed}",
+            described,
             lambda i: progress.update(task, completed=i + 1),
             audio=audio,
             time_signature=time_signature,

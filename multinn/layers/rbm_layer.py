@@ -688,7 +688,7 @@ def _in_row_chunks(fn, tensors, per_chunk: int, trailing: tuple, dtype):
     if rows is not None and rows <= per_chunk:
         return fn(None, *tensors)
     rows = ops.shape(tensors[0])[0]
-    chunks = (rows + per_chunk - 1) // per_chunk
+    chunks = ops.maximum((rows + per_chunk - 1) // per_chunk, 1)  # one (empty) chunk for no rows
     size = (rows + chunks - 1) // chunks  # balanced: at most `per_chunk` rows, little padding
     padding = chunks * size - rows
     chunked = [

@@ -431,7 +431,12 @@ class MultINN(keras.Model):
 
     @property
     def metrics(self):
-        return [self.loss_tracker, self.nll_tracker, self.pseudo_nll_tracker, *self.track_trackers, self.frame_metrics]
+        # What the evaluation steps log, so that Keras reads the trackers (reduced over replicas)
+        # rather than the last step's logs: `pseudo_nll` for RBMs, no likelihood in `fit`'s
+        # validation of an AIS-estimated one (see `fit`).
+        likelihood = [] if self._skips_estimated_likelihood else [self.nll_tracker, *self.track_trackers]
+        pseudo = [self.pseudo_nll_tracker] if self.generator_type == "rbm" else []
+        return [self.loss_tracker, *likelihood, *pseudo, self.frame_metrics]
 
     @property
     def exact_likelihood(self) -> bool:
@@ -754,6 +759,100 @@ class MultINN(keras.Model):
             primer_padded, clamp, clamp_mask, np.float32(temperature), ops.convert_to_tensor(seed_tensor)
         )
         return ops.convert_to_numpy(out) > 0.5
+
+    def infill(
+        self,
+        roll: np.ndarray,
+        start: int,
+        stop: int,
+        tracks: Sequence[str | int] | None = None,
+        candidates: int = 8,
+        temperature: float = 1.0,
+        seed: int | None = None,
+        return_candidates: bool = False,
+    ):
+        """Regenerate steps `[start, stop)` of `roll` (of all tracks, or of `tracks`), keeping the rest.
+
+        The span is drawn left to right given the past (and, for the tracks not regenerated, their
+        own notes, clamped as `generate`'s `fixed_tracks`), `candidates` times in one batched
+        `generate` call; each candidate is then weighed by the likelihood of everything kept from
+        `start` on given it (one compiled, batched `teacher_forced` pass: the kept tracks' notes in
+        the span and all of the future), and one is drawn in proportion to its weight. This is
+        sequential importance resampling of `p(span | rest)`: exact as `candidates` grows for the
+        NADE modes, whose proposal is the product of the free units' conditionals and whose
+        weights are the kept units' conditionals (Joint: in its pitch-major unit order); with
+        RBM generators the kept tracks of the span are not weighed within a frame when one RBM
+        holds several tracks (Joint-RBM), only the future steps: an approximation. With
+        `candidates=1` it is `generate` with the future ignored.
+
+        Args:
+            roll: `[time, pitch, track]`, the piece.
+            start: First step to regenerate.
+            stop: Step after the last one to regenerate (`start < stop <= time`).
+            tracks: Names or indices of the tracks to regenerate; `None`: all.
+            candidates: Spans drawn before resampling (`K`).
+            temperature: See `generate`.
+            seed: Seeds the draws and the resampling.
+            return_candidates: Also return the candidates `[K, time, pitch, track]`, their log
+                weights `[K]` (nats) and the index of the chosen one.
+
+        Returns:
+            The infilled piece, bool `[time, pitch, track]` (with `return_candidates`, a tuple).
+
+        Raises:
+            SpecError: `roll` does not fit the spec, the span is not inside it, a track is unknown.
+        """
+        from multinn.backend import compile_function
+
+        roll = np.asarray(roll, "float32")
+        self.spec.check_roll(roll, batched=False, name="roll")
+        total = roll.shape[0]
+        if not (
+            isinstance(start, (int, np.integer)) and isinstance(stop, (int, np.integer)) and 0 <= start < stop <= total
+        ):
+            raise SpecError(f"infill span {start}:{stop} must satisfy 0 <= start < stop <= {total} (the roll's steps)")
+        candidates = check_positive_int(candidates, "candidates")
+        chosen = list(range(self.num_tracks)) if tracks is None else [self._track(t) for t in tracks]
+        kept = [k for k in range(self.num_tracks) if k not in chosen]
+        drawn = self.generate(
+            int(stop - start),
+            primer=roll[:start] if start else None,
+            batch_size=candidates,
+            temperature=temperature,
+            fixed_tracks={k: roll[:stop, :, k] for k in kept},
+            seed=seed,
+        ).astype("float32")
+        full = np.concatenate([drawn, np.broadcast_to(roll[stop:], (candidates, *roll[stop:].shape))], axis=1)
+        keep = np.zeros((total, self.num_tracks), "float32")  # the cells the weights score
+        keep[start:stop, kept] = 1.0
+        keep[stop:] = 1.0
+        if "infill_weights" not in self._generate_functions:
+
+            def weights(x, keep):
+                out = self._teacher_forced(x, False, likelihood=True)
+                if "track_log_prob" in out:
+                    return ops.sum(out["track_log_prob"] * keep[None], axis=(1, 2))
+                future = ops.cast(ops.min(keep, axis=-1) > 0, "float32")  # steps with every track kept
+                return ops.sum(out["log_prob"] * future[None], axis=1)
+
+            self._generate_functions["infill_weights"] = compile_function(self, weights, jit_compile=False)
+        log_w = ops.convert_to_numpy(self._generate_functions["infill_weights"](full, keep)).astype(np.float64)
+        rng = np.random.default_rng(seed)
+        p = np.exp(log_w - log_w.max())
+        index = int(rng.choice(candidates, p=p / p.sum()))
+        result = full[index] > 0.5
+        if return_candidates:
+            return result, full > 0.5, log_w, index
+        return result
+
+    def _track(self, key: str | int) -> int:
+        """A track's index from its name or index."""
+        if isinstance(key, str):
+            return self.spec.track_index(key)
+        k = int(key)
+        if not 0 <= k < self.num_tracks:
+            raise SpecError(f"track index {key} out of range for {self.num_tracks} tracks")
+        return k
 
     def _generate_loop(
         self, primer, clamp, clamp_mask, temperature, seed, batch_size: int, total: int, primer_steps: int

@@ -94,6 +94,39 @@ def test_primer_and_fixed_tracks(tmp_path, chorale_midi):
     assert not out[16:, :, 3].any()
 
 
+def test_infill_rewrites_the_bars_asked_and_keeps_the_rest(tmp_path, chorale_midi):
+    path, piece = chorale_midi
+    spec = load_pretrained(DEFAULT_PRESET).spec
+    bar = spec.steps_per_bar
+    out_path = tmp_path / "infilled.mid"
+    result = invoke(
+        "sample", "--primer", path, "--infill", "2:3", "--candidates", "4", "--seed", "1", "--out", out_path
+    )
+    assert result.exit_code == 0, result.output
+    out = read_midi(out_path, spec)
+    assert out.shape == piece.shape
+    np.testing.assert_array_equal(out[:bar], piece[:bar])  # bar 1
+    np.testing.assert_array_equal(out[3 * bar :], piece[3 * bar :])  # bars 4 on
+    assert not np.array_equal(out[bar : 3 * bar], piece[bar : 3 * bar])  # bars 2-3 are new
+    # Only the alto and tenor of bar 2: soprano and bass come back everywhere.
+    result = invoke(
+        "sample", "--primer", path, "--infill", "2", "--infill-tracks", "Alto,Tenor", "--seed", "2", "--out", out_path
+    )
+    assert result.exit_code == 0, result.output
+    out = read_midi(out_path, spec)
+    np.testing.assert_array_equal(out[..., [0, 3]], piece[..., [0, 3]])
+    np.testing.assert_array_equal(out[2 * bar :], piece[2 * bar :])
+    assert_user_error(invoke("sample", "--infill", "2:3"), "--infill regenerates bars of a --primer file")
+    assert_user_error(invoke("sample", "--primer", path, "--infill", "2:3", "--beats", "4"), "drop --steps/--beats")
+    beyond = invoke("sample", "--primer", path, "--infill", "900:901")  # after the primer's table
+    assert beyond.exit_code == 2 and beyond.stderr.strip().splitlines()[-1].startswith("Error: --infill 900:901: the")
+    assert_user_error(
+        invoke("sample", "--primer", path, "--infill", "2", "--infill-tracks", "Viola"), "no track named 'Viola'"
+    )
+    bad = invoke("sample", "--primer", path, "--infill", "3:2")
+    assert bad.exit_code == 2 and "expected bars 1 <= FIRST <= LAST" in bad.output
+
+
 def test_user_errors_are_one_line_with_exit_code_2(tmp_path, chorale_midi):
     path, _ = chorale_midi
     assert_user_error(invoke("sample", "--preset", "bach-satb-compser"), "did you mean 'bach-satb-composer'")
