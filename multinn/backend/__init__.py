@@ -28,6 +28,8 @@ Kernels:
   independent stream per generation step and estimator).
 - `compile_function(model, fn, jit_compile)`: `fn` compiled the backend's way (a `tf.function`,
   a `jax.jit` of a pure function of the model's variables), for `generate` and `log_prob`.
+- `serial_fori_loop(lower, upper, body, init)`: a loop whose iterations never overlap (bounded
+  memory for loops over chunks).
 - `real_rows(mask, jit_compile)`: the indices of a mask's real rows where shapes may be dynamic
   (`None` under `jax.jit` and XLA), so that costly per-frame work (an RBM's AIS) skips padding.
 
@@ -211,6 +213,17 @@ def compile_function(model, fn, jit_compile: bool = True):
     """
     module = _backend_module()
     return fn if module is None else module.compile_function(model, fn, jit_compile)
+
+
+def serial_fori_loop(lower, upper, body, init):
+    """`keras.ops.fori_loop` whose iterations run one after the other: TensorFlow's graph loops
+    otherwise start up to 10 iterations at once when an iteration's work does not depend on the
+    previous one, which multiplies the working memory of a loop over chunks (`tf.while_loop(...,
+    parallel_iterations=1)`); the other backends' loops are sequential already."""
+    module = _backend_module()
+    if module is not None and hasattr(module, "serial_fori_loop"):
+        return module.serial_fori_loop(lower, upper, body, init)
+    return ops.fori_loop(lower, upper, body, init)
 
 
 def real_rows(mask, jit_compile: bool = False):

@@ -153,6 +153,13 @@ def stateless_uniform(shape, seed, counter, dtype):
     return tf.random.stateless_uniform(shape, seed=key, dtype=dtype)
 
 
+def serial_fori_loop(lower, upper, body, init):
+    """`keras.ops.fori_loop` with `parallel_iterations=1`; see `multinn.backend.serial_fori_loop`."""
+    return tf.while_loop(
+        lambda i, value: i < upper, lambda i, value: (i + 1, body(i, value)), (lower, init), parallel_iterations=1
+    )[1]
+
+
 def fold_seed(seed, counter):
     """The seed of stream `counter` below `seed` (`[2]` integers); see `multinn.backend.fold_seed`."""
     seed = tf.cast(tf.math.floormod(tf.convert_to_tensor(seed), tf.int32.max - 1), tf.int32)

@@ -700,7 +700,7 @@ def _in_row_chunks(fn, tensors, per_chunk: int, trailing: tuple, dtype):
         part = fn(i, *[ops.take(t, i, axis=0) for t in chunked])
         return ops.slice_update(out, (i, 0, *[0] * len(trailing)), part[None])
 
-    out = ops.fori_loop(0, chunks, step, ops.zeros((chunks, size, *trailing), dtype=dtype))
+    out = backend.serial_fori_loop(0, chunks, step, ops.zeros((chunks, size, *trailing), dtype=dtype))
     return ops.reshape(out, (-1, *trailing))[:rows]
 
 
