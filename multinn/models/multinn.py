@@ -727,9 +727,7 @@ class MultINN(keras.Model):
         clamp = np.zeros((batch_size, total, P, K), "float32")
         clamp_mask = np.zeros((K,), "float32")
         for key, roll in (fixed_tracks or {}).items():
-            k = self.spec.track_index(key) if isinstance(key, str) else int(key)
-            if not 0 <= k < K:
-                raise SpecError(f"fixed track index {key} out of range for {K} tracks")
+            k = self._track(key)
             roll = np.asarray(roll, "float32")
             if roll.ndim == 3 and roll.shape[-1] == 1 and roll.shape[0] != batch_size:
                 roll = roll[..., 0]
