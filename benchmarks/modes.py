@@ -39,14 +39,14 @@ MODES = {name: mode for name, mode in MODEL_BENCHMARK_MODES.items() if name != "
 GAP_COLUMNS = ("empty_bar_rate", "used_pitches", "used_pitch_classes", "polyphonic_rate", "in_scale_rate")
 
 
-def build(name: str, spec, units: int, args):
-    """A compiled, built model of mode `name` with one LSTM layer of `units`."""
+def build(name: str, spec, units: int, args, modes: dict = MODES):
+    """A compiled, built model of mode `name` (a key of `modes`) with one LSTM layer of `units`."""
     import keras
     import numpy as np
 
     from multinn.models import MODES as CLASSES
 
-    mode, options = MODES[name]
+    mode, options = modes[name]
     model = CLASSES[mode](
         spec, rnn_units=[units], num_hidden=args.num_hidden, dropout=args.dropout, seed=args.seed, **options
     )
@@ -55,16 +55,16 @@ def build(name: str, spec, units: int, args):
     return model
 
 
-def sized(name: str, spec, args):
+def sized(name: str, spec, args, modes: dict = MODES):
     """The model of mode `name` whose parameter count is closest to `args.params` (bisection on the LSTM width)."""
     low, high = 4, 1024
     while high - low > 1:
         mid = (low + high) // 2
-        if build(name, spec, mid, args).count_params() < args.params:
+        if build(name, spec, mid, args, modes).count_params() < args.params:
             low = mid
         else:
             high = mid
-    candidates = [build(name, spec, u, args) for u in (low, high)]
+    candidates = [build(name, spec, u, args, modes) for u in (low, high)]
     return min(candidates, key=lambda m: abs(m.count_params() - args.params))
 
 
@@ -73,17 +73,16 @@ def train_frames_per_epoch(dataset) -> int:
     return int(sum(float(mask.numpy().sum()) for _, mask in dataset))
 
 
-def run_mode(name: str, splits: dict, args, console) -> dict:
+def train_with_budget(name: str, model, splits: dict, args, console) -> dict:
+    """Fit `model` on the train split for `args.minutes` of wall time (whole epochs), keeping the
+    weights of the epoch with the best validation NLL: epochs, best epoch, best validation NLL,
+    minutes, and training frames/s (the median epoch after the first, validation excluded)."""
     import keras
     import numpy as np
 
-    from multinn.cli.evaluate import evaluation_pipeline, metrics_report
+    from multinn.cli.evaluate import evaluation_pipeline
     from multinn.data import make_tf_dataset
-    from multinn.metrics.sample_metrics import compare_metrics
 
-    keras.utils.set_random_seed(args.seed)
-    spec = splits["train"].spec
-    model = sized(name, spec, args)
     train = make_tf_dataset(splits["train"], args.batch_size, crop_beats=args.crop_beats, seed=args.seed)
     valid = evaluation_pipeline(splits["valid"], 32)
     frames_per_epoch = train_frames_per_epoch(train)
@@ -115,10 +114,28 @@ def run_mode(name: str, splits: dict, args, console) -> dict:
             Budget(),
         ],
     )
-    wall = time.monotonic() - start
     val = history.history["val_nll"]
     # The first epoch includes tracing and compiling: the median of the others is the speed.
     steady = train_seconds[1:] or train_seconds
+    return {
+        "epochs": len(val),
+        "best_epoch": int(np.argmin(val)) + 1,
+        "best_val_nll": float(np.min(val)),
+        "train_minutes": (time.monotonic() - start) / 60,
+        "train_frames_per_s": frames_per_epoch / float(np.median(steady)),
+    }
+
+
+def run_mode(name: str, splits: dict, args, console) -> dict:
+    import keras
+
+    from multinn.cli.evaluate import evaluation_pipeline, metrics_report
+    from multinn.metrics.sample_metrics import compare_metrics
+
+    keras.utils.set_random_seed(args.seed)
+    spec = splits["train"].spec
+    model = sized(name, spec, args)
+    trained = train_with_budget(name, model, splits, args, console)
     test = metrics_report(model.evaluate(evaluation_pipeline(splits["test"], 32), verbose=0, return_dict=True), spec)
 
     steps = 16 * spec.steps_per_bar
@@ -141,12 +158,8 @@ def run_mode(name: str, splits: dict, args, console) -> dict:
         "mode": name,
         "params": model.count_params(),
         "rnn_units": list(model.rnn_units),
-        "epochs": len(val),
-        "best_epoch": int(np.argmin(val)) + 1,
-        "best_val_nll": float(np.min(val)),
-        "train_minutes": wall / 60,
+        **trained,
         "test": test,
-        "train_frames_per_s": frames_per_epoch / float(np.median(steady)),
         "generate_frames_per_s": args.samples * steps / generate_seconds,
         "musical": musical,
     }

@@ -33,6 +33,17 @@ def parse_bar_span(value: str) -> tuple[int, int]:
     return span
 
 
+def _hearing_note(model, fixed: list[str]) -> str:
+    """What the free tracks of a per-track model hear of the fixed ones (one stderr line)."""
+    free = ", ".join(t for t in model.spec.track_names if t not in fixed)
+    if getattr(model, "in_frame", False):
+        return f"in-frame: {free} drawn after {', '.join(fixed)}, hearing their notes at every step"
+    return (
+        f"note: {free} hear {', '.join(fixed)} only through the past (this {model.mode} model has no in-frame "
+        "conditioning; train one with --in-frame)"
+    )
+
+
 def _infill(model, roll, bars: tuple[int, int], tracks, candidates: int, num: int, temperature, seed: int):
     """`num` infills of `bars` of `roll` (`MultINN.infill`, seeds `seed`, `seed + 1`, ...): `[num, T, P, K]`."""
     import numpy as np
@@ -366,6 +377,8 @@ def sample(
                     what = "padded with silence" if len(roll) < total else "cut"
                     err.print(f"note: fixed track {name} ({len(roll)} steps) {what} to {total} steps")
                     fixed_rolls[name] = np.pad(roll, ((0, max(0, total - len(roll))), (0, 0)))[:total]
+            if fixed_rolls and model.mode != "joint":
+                err.print(_hearing_note(model, list(fixed_rolls)))
             progress.update(task, description=f"generating {num} x {steps} steps", total=1, completed=0)
             rolls = model.generate(
                 steps,

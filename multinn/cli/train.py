@@ -31,6 +31,7 @@ RUN_OPTIONS = (
     "dropout",
     "feedback",
     "feedback_units",
+    "in_frame",
     "data",
     "spec",
     "batch_size",
@@ -120,6 +121,8 @@ def build_model(options: dict, spec):
     )
     if options["mode"] == "feedback":
         kwargs.update(feedback=options["feedback"], feedback_units=options["feedback_units"])
+    if options.get("in_frame"):  # runs from before the option recorded none
+        kwargs["in_frame"] = True
     if options.get("mixed_precision"):
         from multinn.distribute import precision_policy
 
@@ -250,6 +253,12 @@ def evaluate_splits(model, splits: dict, names, batch_size: int, console) -> dic
     callback=parse_units,
     metavar="N[,N...]",
     help="Feedback module sizes (feedback mode).",
+)
+@click.option(
+    "--in-frame",
+    is_flag=True,
+    help="In-frame conditioning (composer, jamming, feedback): each voice also hears the current notes of "
+    "the voices before it in a track order, random in training; harmonising puts the fixed voices first.",
 )
 @click.option(
     "--data",
@@ -419,8 +428,9 @@ def _train(ctx: click.Context, options: dict, state: dict, run_dir: Path, out: P
     model = _build(options, state, splits["train"].spec, run_dir, out, strategy, err)
     if not state["completed_epochs"]:
         _pretrain(model, options, state, splits["train"], out, strategy, err)
+    kind = f"{model.mode} in-frame" if model.in_frame else model.mode
     err.print(
-        f"{model.mode} model, {options['generator']} generator, {model.count_params():,} parameters; "
+        f"{kind} model, {options['generator']} generator, {model.count_params():,} parameters; "
         f"{options['data']}: {len(splits['train'])} train / {len(splits['valid'])} valid pieces"
     )
     _fit(model, options, state, splits, out, strategy, err)

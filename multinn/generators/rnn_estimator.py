@@ -28,6 +28,11 @@ class RNNEstimator(keras.layers.Layer):
         rnn_units: LSTM layer sizes, e.g. `[128, 128, 128]`.
         dropout: Dropout rate on the output of every LSTM layer (training only).
         seed: Seed of dropout and of the estimators' samplers.
+        context_dim: Features of a context that each estimator's heads read next to the RNN
+            output (`head_input_dim = output_dim + context_dim`; 0: none). MultINN's in-frame
+            conditioning gives each track's estimator the current frame of the tracks before it
+            this way (`MultINN`'s `in_frame`); the per-frame methods then take, instead of the RNN
+            outputs, a list of one `[n, head_input_dim]` input per estimator.
         **kwargs: Base `keras.layers.Layer` arguments.
     """
 
@@ -37,10 +42,14 @@ class RNNEstimator(keras.layers.Layer):
         rnn_units: Sequence[int] = (128,),
         dropout: float = 0.0,
         seed: int | None = None,
+        context_dim: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.input_dim = check_positive_int(input_dim, "input_dim")
+        if not (isinstance(context_dim, int) and context_dim >= 0):
+            raise ValueError(f"`context_dim`: expected an integer >= 0, got {context_dim!r}")
+        self.context_dim = context_dim
         self.rnn_units = check_units(rnn_units, "rnn_units")
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"`dropout`: expected a rate in [0, 1), got {dropout!r}")
@@ -61,11 +70,16 @@ class RNNEstimator(keras.layers.Layer):
             size = lstm.units
         for heads in self.heads:
             for head in heads:
-                head.build((None, self.output_dim))
+                head.build((None, self.head_input_dim))
 
     @property
     def output_dim(self) -> int:
         return self.rnn_units[-1]
+
+    @property
+    def head_input_dim(self) -> int:
+        """Features the heads read: the RNN output and the context (`context_dim`)."""
+        return self.output_dim + self.context_dim
 
     @property
     def num_parts(self) -> int:
@@ -124,13 +138,18 @@ class RNNEstimator(keras.layers.Layer):
     def biases(self, outputs):
         """Conditional biases of each estimator: a list (per estimator) of lists of tensors.
 
-        They are cast to the estimator's compute dtype: under a mixed dtype policy the heads
-        compute in 16 bits, the estimators (and so the likelihood) in float32.
+        `outputs`: the RNN outputs `[n, output_dim]`, read by every estimator's heads, or (with a
+        `context_dim`) a list of one head input `[n, head_input_dim]` per estimator. The biases
+        are cast to the estimator's compute dtype: under a mixed dtype policy the heads compute in
+        16 bits, the estimators (and so the likelihood) in float32.
         """
-        return [
-            [ops.cast(head(outputs), estimator.compute_dtype) for head in heads]
-            for estimator, heads in zip(self.estimators, self.heads, strict=True)
-        ]
+        return [self.part_biases(i, outputs) for i in range(self.num_parts)]
+
+    def part_biases(self, index: int, outputs) -> list:
+        """The conditional biases of estimator `index` (see `biases`)."""
+        inputs = outputs[index] if isinstance(outputs, (list, tuple)) else outputs
+        estimator = self.estimators[index]
+        return [ops.cast(head(inputs), estimator.compute_dtype) for head in self.heads[index]]
 
     def split_frames(self, frames):
         """Split `[n, sum(num_visible)]` into one block per estimator."""
@@ -186,10 +205,21 @@ class RNNEstimator(keras.layers.Layer):
         held at given values while the others are drawn given them, inside the estimator."""
         raise NotImplementedError
 
+    def sample_part(self, index: int, outputs, temperature=1.0, seed=None, clamp=None, clamp_mask=None):
+        """The block `[n, num_visible]` of estimator `index` alone, sampled given `outputs` (see
+        `biases`); `seed`, `clamp` and `clamp_mask` as in `sample_frame`, for this block."""
+        raise NotImplementedError
+
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(
-            {"input_dim": self.input_dim, "rnn_units": list(self.rnn_units), "dropout": self.dropout, "seed": self.seed}
+            {
+                "input_dim": self.input_dim,
+                "rnn_units": list(self.rnn_units),
+                "dropout": self.dropout,
+                "seed": self.seed,
+                "context_dim": self.context_dim,
+            }
         )
         return config

@@ -32,7 +32,7 @@ class RNNMultiNADE(RNNEstimator):
         nade_hand_gradient: the NADEs' `hand_gradient`: `True` differentiates the loop with the
             backend's hand-written kernel (TensorFlow, JAX), `False` with autodiff (see `NADELayer`).
         seed: Seed of dropout and sampling.
-        **kwargs: Base `keras.layers.Layer` arguments.
+        **kwargs: `context_dim` (see `RNNEstimator`) and base `keras.layers.Layer` arguments.
     """
 
     def __init__(
@@ -107,18 +107,21 @@ class RNNMultiNADE(RNNEstimator):
         """A frame, block by block; clamped units are set inside each NADE's unit loop (see
         `NADELayer.sample`: exact conditional sampling when they precede the free units)."""
         blocks, start = [], 0
-        for i, (nade, (enc, dec)) in enumerate(zip(self.estimators, self.biases(outputs), strict=True)):
+        for i, nade in enumerate(self.estimators):
             stop = start + nade.num_visible
             block_clamp = block_mask = None
             if clamp is not None:
                 block_clamp, block_mask = clamp[:, start:stop], clamp_mask[..., start:stop]
             stream = None if seed is None else fold_seed(seed, i)
-            frame = nade.sample(
-                enc, dec, temperature=temperature, seed=stream, clamp=block_clamp, clamp_mask=block_mask
-            )[0]
-            blocks.append(frame)
+            blocks.append(self.sample_part(i, outputs, temperature, stream, block_clamp, block_mask))
             start = stop
         return ops.concatenate(blocks, axis=-1)
+
+    def sample_part(self, index, outputs, temperature=1.0, seed=None, clamp=None, clamp_mask=None):
+        enc, dec = self.part_biases(index, outputs)
+        return self.estimators[index].sample(
+            enc, dec, temperature=temperature, seed=seed, clamp=clamp, clamp_mask=clamp_mask
+        )[0]
 
     def init_from_frames(self, frames: np.ndarray, epsilon: float = 1e-3) -> None:
         """Set each decoder-bias head's bias to the logit of the unit frequencies in `frames`."""

@@ -22,7 +22,7 @@ class RNNNADE(RNNMultiNADE):
         nade_implementation: `"loop"` or `"vectorized"` (see `NADELayer`).
         nade_hand_gradient: the NADE's `hand_gradient` (see `NADELayer`).
         seed: Seed of dropout and sampling.
-        **kwargs: Base `keras.layers.Layer` arguments.
+        **kwargs: `context_dim` (see `RNNEstimator`) and base `keras.layers.Layer` arguments.
     """
 
     def __init__(

@@ -37,7 +37,7 @@ class RNNRBM(RNNEstimator):
         ais_chains: AIS chains per partition function when scoring.
         ais_temperatures: AIS intermediate distributions when scoring.
         seed: Seed of dropout and sampling.
-        **kwargs: Base `keras.layers.Layer` arguments.
+        **kwargs: `context_dim` (see `RNNEstimator`) and base `keras.layers.Layer` arguments.
     """
 
     def __init__(
@@ -125,6 +125,11 @@ class RNNRBM(RNNEstimator):
             clamp=clamp,
             clamp_mask=clamp_mask,
         )
+
+    def sample_part(self, index, outputs, temperature=1.0, seed=None, clamp=None, clamp_mask=None):
+        if index != 0:
+            raise ValueError(f"an RNN-RBM has one estimator (index 0), got index {index}")
+        return self.sample_frame(outputs, temperature, seed, clamp, clamp_mask)
 
     def pretrain_on_frames(
         self,

@@ -30,15 +30,20 @@ FLOAT32_LAYERS = (NADELayer, RBMLayer, DBNEncoder)
 """Layers that compute in float32 under any dtype policy: the estimators (likelihoods, losses) and DBN encoders."""
 
 
-def make_generate_function(model: MultINN, batch_size: int, total: int, primer_steps: int, jit_compile: bool):
+def make_generate_function(
+    model: MultINN, batch_size: int, total: int, primer_steps: int, jit_compile: bool, order=None
+):
     """The compiled generation loop of `model` for one batch size, length and primer length
     (keras-hub's `make_generate_function`): `fn(primer, clamp, clamp_mask, temperature, seed)`,
     compiled by `multinn.backend.compile_function` (a TensorFlow function, XLA with `jit_compile`, on
-    TensorFlow; `jax.jit` on JAX)."""
+    TensorFlow; `jax.jit` on JAX). `order`: with in-frame conditioning, `(track order, number of
+    fixed tracks)` (see `MultINN._sample_step`)."""
     from multinn.backend import compile_function
 
     def generate(primer, clamp, clamp_mask, temperature, seed):
-        return model._generate_loop(primer, clamp, clamp_mask, temperature, seed, batch_size, total, primer_steps)
+        return model._generate_loop(
+            primer, clamp, clamp_mask, temperature, seed, batch_size, total, primer_steps, order
+        )
 
     return compile_function(model, generate, jit_compile)
 
@@ -81,6 +86,17 @@ class MultINN(keras.Model):
             global (all-reduced) gradient.
         generator_options: Extra generator arguments (e.g. `{"cd_steps": 5}` for RBMs).
         seed: Seed of dropout and sampling (generation can also be seeded per call).
+        in_frame: In-frame conditioning (Composer, Jamming, Feedback): each track's estimator also
+            hears the current frame of the tracks before it in a track order, through its heads
+            (a learned bias of the estimator from those tracks' notes and from which tracks they
+            are). The likelihood stays exact: each step is the product over tracks, in the order,
+            of `p(x_t^k | x_<t, x_t^{tracks before k})`. Training draws a random order for every
+            frame (`teacher_forced`); evaluation and `log_prob` use the spec's track order unless
+            given `track_order`; `generate` puts the fixed tracks first, so that the free ones are
+            drawn from their exact conditional given them. Works with NADE and RBM estimators
+            (RBM: each track's partition function depends on the earlier tracks, and AIS or
+            enumeration estimates it per frame as always). Joint has no such option: its one
+            estimator already models the whole frame.
         **kwargs: `keras.Model` arguments (`name`, `dtype`). `dtype` is the dtype policy of the
             whole model (default: the global one, `keras.mixed_precision.set_dtype_policy`):
             `"float32"`, `"mixed_float16"` (GPUs; `compile` adds loss scaling) or
@@ -112,6 +128,7 @@ class MultINN(keras.Model):
         clip_norm: float | None = 5.0,
         generator_options: Mapping[str, Any] | None = None,
         seed: int | None = None,
+        in_frame: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -139,6 +156,16 @@ class MultINN(keras.Model):
         self.generator_options = dict(generator_options or {})
         self.seed = seed
         self.num_pitches, self.num_tracks = self.spec.num_pitches, self.spec.num_tracks
+        if not isinstance(in_frame, (bool, np.bool_)):
+            raise ValueError(f"`in_frame`: expected True or False, got {in_frame!r}")
+        if in_frame and self.mode == "joint":
+            raise ValueError(
+                "`in_frame`: Joint mode has no in-frame option: its one estimator already models the whole "
+                "frame (fixed tracks are clamped inside it); use composer, jamming or feedback"
+            )
+        self.in_frame = bool(in_frame)
+        if self.in_frame:  # the random track orders of training
+            self.order_seed_generator = keras.random.SeedGenerator(None if seed is None else seed + 77)
         self._seed_count = 0
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.nll_tracker = keras.metrics.Mean(name="nll")
@@ -179,8 +206,20 @@ class MultINN(keras.Model):
     def _encoded_size(self, num_inputs: int) -> int:
         return num_inputs if self.encoder_type == "pass" else self.encoder_units[-1]
 
+    @property
+    def context_dim(self) -> int:
+        """Features of each track's in-frame context (`in_frame`): the notes of the tracks before
+        it `[P * K]` and which tracks those are `[K]`; 0 without in-frame conditioning."""
+        return (self.num_pitches + 1) * self.num_tracks if self.in_frame else 0
+
     def _make_generator(self, input_dim: int, num_visible: int | Sequence[int], name: str):
-        common = dict(rnn_units=self.rnn_units, dropout=self.dropout, seed=self._next_seed(), name=name)
+        common = dict(
+            rnn_units=self.rnn_units,
+            dropout=self.dropout,
+            seed=self._next_seed(),
+            context_dim=self.context_dim,
+            name=name,
+        )
         if not isinstance(num_visible, int):
             return RNNMultiNADE(input_dim, list(num_visible), self.num_hidden, **common, **self.generator_options)
         if self.generator_type == "rbm":
@@ -233,14 +272,109 @@ class MultINN(keras.Model):
     def _initial_states(self, batch_size):
         raise NotImplementedError
 
-    def _sample_step(self, previous, states, temperature, seed=None, clamp=None, clamp_mask=None):
+    def _step(self, previous, states):
+        """One step of the mode's recurrence: previous frame `[B, P, K]` -> (one RNN output
+        `[B, output_dim]` per generator, new states)."""
+        raise NotImplementedError
+
+    def _sample_step(self, previous, states, temperature, seed=None, clamp=None, clamp_mask=None, order=None):
         """One generation step: previous frame `[B, P, K]` -> (units `[B, P * K]` sampled, new states).
 
         `seed` (`[2]` integers): the step's random stream (generator i of the mode draws from
         `fold_seed(seed, i)`); `None`: the estimators' own `SeedGenerator`s. With
         `clamps_in_frame`, `clamp` `[B, P * K]` and `clamp_mask` `[P * K]` (the model's layout)
-        hold the fixed tracks' units of this step, clamped inside the estimator."""
-        raise NotImplementedError
+        hold the fixed tracks' units of this step, clamped inside the estimator. With `in_frame`,
+        `order` is `(track order, number of fixed tracks)`: the fixed tracks (first in the order)
+        are taken from `clamp` and the others drawn one after the other in the order, each given
+        the current frame of the tracks before it (the other modes' tracks are independent within
+        a frame given the past: the loop sets fixed tracks after the step)."""
+        from multinn.backend import fold_seed
+
+        outputs, states = self._step(previous, states)
+        if self.in_frame:
+            return self._sample_in_frame(outputs, temperature, seed, clamp, order), states
+        units = []
+        clamps = self._split_units(clamp) if clamp is not None and self.clamps_in_frame else None
+        masks = self._split_units(clamp_mask) if clamps is not None else None
+        for g, (generator, out) in enumerate(zip(self.generators, outputs, strict=True)):
+            stream = seed if seed is None or len(self.generators) == 1 else fold_seed(seed, g)
+            in_frame = {} if clamps is None else {"clamp": clamps[g], "clamp_mask": masks[g]}
+            units.append(generator.sample_frame(out, temperature, seed=stream, **in_frame))
+        return (units[0] if len(units) == 1 else ops.concatenate(units, axis=-1)), states
+
+    # ------------------------------------------------------------------ in-frame conditioning
+    def _part_tracks(self) -> list[list[int]]:
+        """The track of each estimator of each generator: one list per generator."""
+        out, start = [], 0
+        tracks = self.unit_tracks()
+        for generator in self.generators:
+            parts = []
+            for estimator in generator.estimators:
+                block = np.unique(tracks[start : start + estimator.num_visible])
+                parts.append(int(block[0]) if len(block) == 1 else -1)
+                start += estimator.num_visible
+            out.append(parts)
+        return out
+
+    def in_frame_context(self, frame, before):
+        """The in-frame context of one track: the notes of the tracks before it, `frame` `[..., P, K]`
+        with the other tracks zeroed, flattened, then `before` `[..., K]` (1 for the tracks before
+        it): `[..., (P + 1) * K]`."""
+        shape = ops.shape(frame)
+        before = ops.broadcast_to(ops.cast(before, frame.dtype), (*shape[:-2], self.num_tracks))
+        notes = frame * ops.expand_dims(before, -2)
+        return ops.concatenate([ops.reshape(notes, (*shape[:-2], self.num_pitches * self.num_tracks)), before], -1)
+
+    def track_ranks(self, track_order: Sequence[str | int] | None = None) -> np.ndarray:
+        """Each track's position in `track_order` (names or indices; the tracks it leaves out
+        follow in the spec's order; `None`: the spec's order): float32 `[K]`."""
+        order = [] if track_order is None else [self._track(t) for t in track_order]
+        if len(set(order)) != len(order):
+            raise SpecError(f"track_order {list(track_order)} names a track twice")
+        order += [k for k in range(self.num_tracks) if k not in order]
+        ranks = np.empty(self.num_tracks, "float32")
+        ranks[order] = np.arange(self.num_tracks)
+        return ranks
+
+    def _head_inputs(self, rnn_outputs: list, pianoroll, ranks, training: bool) -> list:
+        """With `in_frame`: each generator's outputs `[B, T, output_dim]` -> one head input per
+        estimator `[B, T, head_input_dim]`, its RNN output and its track's context. `ranks`:
+        `[K]` or `[B, T, K]`; `None`: a random order per frame in training, the spec's otherwise."""
+        if not self.in_frame:
+            return rnn_outputs
+        if ranks is None and training:
+            ranks = keras.random.uniform(ops.shape(pianoroll)[:2] + (self.num_tracks,), seed=self.order_seed_generator)
+        elif ranks is None:
+            ranks = ops.arange(self.num_tracks, dtype="float32")
+        ranks = ops.cast(ranks, "float32")
+        contexts = [self.in_frame_context(pianoroll, ranks < ranks[..., k : k + 1]) for k in range(self.num_tracks)]
+        return [
+            [ops.concatenate([out, ops.cast(contexts[k], out.dtype)], axis=-1) for k in parts]
+            for out, parts in zip(rnn_outputs, self._part_tracks(), strict=True)
+        ]
+
+    def _sample_in_frame(self, outputs: list, temperature, seed, clamp, order):
+        """The in-frame sampling of `_sample_step`: `[B, P * K]` units."""
+        from multinn.backend import fold_seed
+
+        order, num_fixed = order if order is not None else (tuple(range(self.num_tracks)), 0)
+        ranks = self.track_ranks(order)
+        if clamp is None:
+            clamp = ops.zeros((ops.shape(outputs[0])[0], self.num_pitches * self.num_tracks), "float32")
+        frame = self.from_units(ops.cast(clamp, "float32"))
+        fixed = np.zeros(self.num_tracks, "float32")
+        fixed[list(order[:num_fixed])] = 1.0
+        frame = frame * fixed  # the fixed tracks' notes; the others are drawn below
+        where = {k: (g, i) for g, parts in enumerate(self._part_tracks()) for i, k in enumerate(parts)}
+        for k in order[num_fixed:]:
+            g, i = where[k]
+            out = outputs[g]
+            context = self.in_frame_context(frame, (ranks < ranks[k]).astype("float32"))
+            inputs = ops.concatenate([out, ops.cast(context, out.dtype)], axis=-1)
+            stream = None if seed is None else fold_seed(seed, k)
+            block = ops.cast(self.generators[g].sample_part(i, inputs, temperature, seed=stream), "float32")
+            frame = frame + ops.expand_dims(block, -1) * np.eye(self.num_tracks, dtype="float32")[k]
+        return self.to_units(frame)
 
     def _split_units(self, units) -> list:
         sizes = [g.num_units for g in self.generators]
@@ -250,9 +384,19 @@ class MultINN(keras.Model):
 
     # ------------------------------------------------------------------ scoring
     def _teacher_forced(
-        self, pianoroll, training: bool, likelihood: bool, predictions: bool = True, mask=None, jit_compile=False
+        self,
+        pianoroll,
+        training: bool,
+        likelihood: bool,
+        predictions: bool = True,
+        mask=None,
+        jit_compile=False,
+        ranks=None,
     ) -> dict:
         """One teacher-forced pass over `[B, T, P, K]`: the outputs of `teacher_forced` (see there).
+
+        `ranks` (`in_frame`): each track's position in the order, `[K]` or `[B, T, K]` (see
+        `_head_inputs`).
 
         With `mask`, RBM generators compute their likelihood (AIS or enumeration, many times the
         rest of the pass) on the real steps alone where the backend allows dynamic shapes
@@ -264,20 +408,24 @@ class MultINN(keras.Model):
         unit_tracks = np.split(self.unit_tracks(), np.cumsum([g.num_units for g in self.generators])[:-1])
         terms, step_log_p, track_log_p, pseudo_log_p, probs = 0.0, 0.0, 0.0, 0.0, []
         per_step_ok = per_track_ok = pseudo_ok = True
-        rnn_outputs = self._rnn_outputs(pianoroll, training)
+        rnn_outputs = self._head_inputs(self._rnn_outputs(pianoroll, training), pianoroll, ranks, training)
         rows = None
         if likelihood and mask is not None and any(hasattr(g, "likelihood_is_exact") for g in self.generators):
             from multinn.backend import real_rows
 
             rows = real_rows(ops.reshape(ops.cast(mask, "float32"), (-1,)), jit_compile)
         for generator, outputs, frames, tracks in zip(self.generators, rnn_outputs, targets, unit_tracks, strict=True):
-            flat_out = ops.reshape(outputs, (-1, generator.output_dim))
+            if isinstance(outputs, list):  # in-frame: one head input per estimator
+                flat_out = [ops.reshape(o, (-1, generator.head_input_dim)) for o in outputs]
+            else:
+                flat_out = ops.reshape(outputs, (-1, generator.output_dim))
             compact = rows is not None and hasattr(generator, "likelihood_is_exact")
             scores = generator.frame_scores(
                 flat_out, frames, likelihood=likelihood and not compact, predictions=predictions
             )
             if compact:  # the likelihood of the real rows, scattered back: 0 at padded steps
-                real = generator.frame_log_prob(ops.take(flat_out, rows, axis=0), ops.take(frames, rows, axis=0))
+                real_out = keras.tree.map_structure(lambda o: ops.take(o, rows, axis=0), flat_out)
+                real = generator.frame_log_prob(real_out, ops.take(frames, rows, axis=0))
                 scores["log_prob"] = ops.scatter(rows[:, None], real, (ops.shape(frames)[0], ops.shape(real)[-1]))
             terms = terms + generator.frame_loss_terms(flat_out, frames, scores)
             probs.append(scores.get("probs"))
@@ -331,6 +479,7 @@ class MultINN(keras.Model):
         likelihood: bool | None = None,
         predictions: bool | None = None,
         mask=None,
+        track_order: Sequence[str | int] | None = None,
     ) -> dict:
         """All teacher-forced outputs of pieces `[B, T, P, K]` (step t sees the frames before t).
 
@@ -346,6 +495,9 @@ class MultINN(keras.Model):
             mask: `[B, T]`, 1 for real steps, or `None`. Given, RBM generators estimate the
                 likelihood of real steps only (log-likelihood 0 at the others) where the backend
                 allows (not under `jax.jit` or XLA): padding costs no AIS.
+            track_order: With `in_frame`, the order in which the tracks of a frame hear each other
+                (names or indices, first first; tracks left out follow in the spec's order).
+                `None`: the spec's order, or in training a random order per frame.
 
         Returns:
             `{"probs": [B, T, P, K]` note probabilities (see `call`; with `predictions`), `"loss_terms": [B, T]` the
@@ -359,8 +511,9 @@ class MultINN(keras.Model):
         if predictions is None:
             predictions = not (training and self.generator_type == "rbm")
         jit_compile = bool(getattr(self, "jit_compile", False))
+        ranks = None if track_order is None else self.track_ranks(track_order)
         return self._teacher_forced(
-            ops.cast(pianoroll, "float32"), training, likelihood, predictions, mask, jit_compile
+            ops.cast(pianoroll, "float32"), training, likelihood, predictions, mask, jit_compile, ranks
         )
 
     @contextlib.contextmanager
@@ -530,13 +683,15 @@ class MultINN(keras.Model):
         if self.built:
             self.optimizer.build(self.trainable_variables)
 
-    def log_prob(self, pianoroll, mask=None, batch_size: int = 32):
+    def log_prob(self, pianoroll, mask=None, batch_size: int = 32, track_order=None):
         """Log-likelihood of whole pieces in nats: `[batch]` (RBM generators: AIS estimate).
 
         Args:
             pianoroll: `[batch, time, pitch, track]` or one piece `[time, pitch, track]`.
             mask: `[batch, time]`, 1 for real steps; `None`: all real.
             batch_size: Pieces per compiled call.
+            track_order: With `in_frame`, the track order of the factorisation (see
+                `teacher_forced`); every order gives a normalised likelihood.
         """
         from multinn.backend import compile_function
 
@@ -548,14 +703,16 @@ class MultINN(keras.Model):
         mask = np.ones(x.shape[:2], "float32") if mask is None else np.asarray(mask, "float32").reshape(x.shape[:2])
         if "log_prob" not in self._generate_functions:
 
-            def piece_log_prob(x, m):
-                return ops.sum(self._teacher_forced(x, False, likelihood=True, mask=m)["log_prob"] * m, axis=-1)
+            def piece_log_prob(x, m, ranks):
+                out = self._teacher_forced(x, False, likelihood=True, mask=m, ranks=ranks)
+                return ops.sum(out["log_prob"] * m, axis=-1)
 
             self._generate_functions["log_prob"] = compile_function(self, piece_log_prob, jit_compile=False)
         fn = self._generate_functions["log_prob"]
+        ranks = self.track_ranks(track_order)
         out = np.concatenate(
             [
-                ops.convert_to_numpy(fn(x[i : i + batch_size], mask[i : i + batch_size]))
+                ops.convert_to_numpy(fn(x[i : i + batch_size], mask[i : i + batch_size], ranks))
                 for i in range(0, len(x), batch_size)
             ]
         )
@@ -679,6 +836,7 @@ class MultINN(keras.Model):
         fixed_tracks: Mapping[str | int, np.ndarray] | None = None,
         seed: int | None = None,
         jit_compile: bool | None = None,
+        track_order: Sequence[str | int] | None = None,
     ) -> np.ndarray:
         """Generate piano-rolls in one compiled loop.
 
@@ -691,15 +849,21 @@ class MultINN(keras.Model):
             fixed_tracks: `{track name or index: roll}` with rolls `[steps, pitch]` or
                 `[batch, steps, pitch]` covering the whole output (primer + new steps): those
                 tracks are clamped and the others sampled (accompaniment). The other tracks see
-                the fixed tracks' past; in Composer, Jamming and Feedback that is exact
-                conditional sampling (their tracks are independent within a frame given the
-                past). Joint clamps them inside the frame too (`clamps_in_frame`; what is exact
-                is in `MultINNJoint`).
+                the fixed tracks' past; in Composer, Jamming and Feedback without `in_frame`
+                that is exact conditional sampling (their tracks are independent within a frame
+                given the past, so they never hear the fixed tracks' current notes). With
+                `in_frame` the fixed tracks go first in the track order and every free track
+                also hears their current frame (and that of the free tracks drawn before it):
+                exact conditional sampling. Joint clamps them inside the frame too
+                (`clamps_in_frame`; what is exact is in `MultINNJoint`).
             seed: Reseed all random streams first, so the same seed gives the same output.
             jit_compile: TensorFlow: compile the loop with XLA (one program for all steps) or as
                 a graph loop. `None` picks what measured faster on CPU (docs/benchmarks.md): XLA
                 for NADE generators (3-15x faster), the graph for RBM generators (XLA's Gibbs
                 chains were 5x slower). JAX always compiles with XLA (`jax.jit`).
+            track_order: With `in_frame`, the order in which a frame's tracks are drawn (names or
+                indices; the fixed tracks must come first; tracks left out follow in the spec's
+                order). `None`: the fixed tracks, then the others, each in the spec's order.
 
         Returns:
             Bool `[batch, primer steps + num_steps, pitch, track]`.
@@ -740,16 +904,17 @@ class MultINN(keras.Model):
                 raise SpecError(f"fixed track {key!r} has {roll.shape[1]} steps, but {total} steps are generated")
             clamp[..., k] = roll[:, :total]
             clamp_mask[k] = 1.0
+        order = self._generation_order(clamp_mask, track_order)
         if seed is not None:
             self.reseed(int(seed))
         if jit_compile is None:
             jit_compile = self.generator_type != "rbm"
         primer_padded = np.zeros((batch_size, total, P, K), "float32")
         primer_padded[:, : primer_arr.shape[1]] = primer_arr
-        key = (batch_size, total, primer_arr.shape[1], bool(jit_compile))
+        key = (batch_size, total, primer_arr.shape[1], bool(jit_compile), order)
         if key not in self._generate_functions:
             self._generate_functions[key] = make_generate_function(
-                self, batch_size, total, primer_arr.shape[1], bool(jit_compile)
+                self, batch_size, total, primer_arr.shape[1], bool(jit_compile), order
             )
         # One draw of the first estimator's SeedGenerator seeds every random stream of the call.
         seed_tensor = self.generators[0].estimators[0].seed_generator.next()
@@ -757,6 +922,26 @@ class MultINN(keras.Model):
             primer_padded, clamp, clamp_mask, np.float32(temperature), ops.convert_to_tensor(seed_tensor)
         )
         return ops.convert_to_numpy(out) > 0.5
+
+    def _generation_order(self, clamp_mask: np.ndarray, track_order) -> tuple | None:
+        """`(track order, number of fixed tracks)` of an in-frame model's generation (`None` for
+        the others): the fixed tracks first."""
+        if not self.in_frame:
+            if track_order is not None:
+                raise SpecError("track_order: only a model with in-frame conditioning (in_frame=True) has one")
+            return None
+        ranks = self.track_ranks(track_order)
+        fixed = [k for k in range(self.num_tracks) if clamp_mask[k]]
+        order = tuple(int(k) for k in np.argsort(ranks, kind="stable"))
+        if track_order is None:
+            order = (*fixed, *(k for k in order if k not in fixed))
+        elif set(order[: len(fixed)]) != set(fixed):
+            names = [self.spec.tracks[k].name for k in order]
+            raise SpecError(
+                f"track_order {names}: the fixed tracks ({', '.join(self.spec.tracks[k].name for k in fixed)}) "
+                "must come first, so that the free tracks hear them"
+            )
+        return order, len(fixed)
 
     def infill(
         self,
@@ -826,15 +1011,19 @@ class MultINN(keras.Model):
         keep[stop:] = 1.0
         if "infill_weights" not in self._generate_functions:
 
-            def weights(x, keep):
-                out = self._teacher_forced(x, False, likelihood=True)
+            def weights(x, keep, ranks):
+                out = self._teacher_forced(x, False, likelihood=True, ranks=ranks)
                 if "track_log_prob" in out:
                     return ops.sum(out["track_log_prob"] * keep[None], axis=(1, 2))
                 future = ops.cast(ops.min(keep, axis=-1) > 0, "float32")  # steps with every track kept
                 return ops.sum(out["log_prob"] * future[None], axis=1)
 
             self._generate_functions["infill_weights"] = compile_function(self, weights, jit_compile=False)
-        log_w = ops.convert_to_numpy(self._generate_functions["infill_weights"](full, keep)).astype(np.float64)
+        # In-frame models drew the span with the kept tracks first in the track order: the weights
+        # use that order too (the kept tracks' terms do not depend on the drawn ones of their frame).
+        ranks = self.track_ranks(kept)
+        log_w = self._generate_functions["infill_weights"](full, keep, ranks)
+        log_w = ops.convert_to_numpy(log_w).astype(np.float64)
         rng = np.random.default_rng(seed)
         p = np.exp(log_w - log_w.max())
         index = int(rng.choice(candidates, p=p / p.sum()))
@@ -853,14 +1042,24 @@ class MultINN(keras.Model):
         return k
 
     def _generate_loop(
-        self, primer, clamp, clamp_mask, temperature, seed, batch_size: int, total: int, primer_steps: int
+        self,
+        primer,
+        clamp,
+        clamp_mask,
+        temperature,
+        seed,
+        batch_size: int,
+        total: int,
+        primer_steps: int,
+        order=None,
     ):
         """All `total` steps of generation in one `keras.ops.fori_loop`: `[B, total, P, K]` float32.
 
         `primer` and `clamp` are `[B, total, P, K]` (the primer's steps first, then zeros);
-        `clamp_mask` `[K]` marks the fixed tracks. Step t draws its random numbers from the
-        stream `fold_seed(seed, t)`, so the loop body changes no variable (a requirement of
-        JAX's compiled loops) and a seed fixes the output on every backend.
+        `clamp_mask` `[K]` marks the fixed tracks; `order` (in-frame models) is `_sample_step`'s.
+        Step t draws its random numbers from the stream `fold_seed(seed, t)`, so the loop body
+        changes no variable (a requirement of JAX's compiled loops) and a seed fixes the output on
+        every backend.
         """
         from multinn.backend import fold_seed
 
@@ -870,7 +1069,7 @@ class MultINN(keras.Model):
         frames = ops.zeros((batch_size, total, self.num_pitches, self.num_tracks), "float32")
         previous = ops.zeros((batch_size, self.num_pitches, self.num_tracks), "float32")
         unit_mask = None
-        if self.clamps_in_frame:
+        if self.clamps_in_frame or self.in_frame:
             unit_mask = self.to_units(ops.broadcast_to(clamp_mask, (self.num_pitches, self.num_tracks)))
 
         def step(t, carry):
@@ -878,7 +1077,9 @@ class MultINN(keras.Model):
             in_frame = {}
             if unit_mask is not None:
                 in_frame = {"clamp": self.to_units(ops.take(clamp, t, axis=1)), "clamp_mask": unit_mask}
-            units, states = self._sample_step(previous, states, temperature, fold_seed(seed, t), **in_frame)
+            units, states = self._sample_step(
+                previous, states, temperature, fold_seed(seed, t), **in_frame, order=order
+            )
             frame = ops.cast(self.from_units(units), "float32")
             frame = ops.where(t < primer_steps, ops.take(primer, t, axis=1), frame)
             frame = ops.take(clamp, t, axis=1) * clamp_mask + frame * (1.0 - clamp_mask)
@@ -902,6 +1103,7 @@ class MultINN(keras.Model):
                 "clip_norm": self.clip_norm,
                 "generator_options": dict(self.generator_options),
                 "seed": self.seed,
+                "in_frame": self.in_frame,
             }
         )
         return config

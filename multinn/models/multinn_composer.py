@@ -49,7 +49,6 @@ class MultINNComposer(MultINN):
     def _initial_states(self, batch_size):
         return self.generator.initial_state(batch_size)
 
-    def _sample_step(self, previous, states, temperature, seed=None, clamp=None, clamp_mask=None):
-        # The tracks of a frame are independent given the past: fixed tracks are set by the loop.
+    def _step(self, previous, states):
         outputs, states = self.generator.step(self._codes(previous), states)
-        return self.generator.sample_frame(outputs, temperature, seed=seed), states
+        return [outputs], states

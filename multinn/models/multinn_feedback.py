@@ -7,7 +7,6 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
-from multinn.backend import fold_seed
 from multinn.models.feedback_module import FeedbackModule
 from multinn.models.multinn import shift_right
 from multinn.models.multinn_jamming import MultINNJamming
@@ -50,17 +49,16 @@ class MultINNFeedback(MultINNJamming):
     def _initial_states(self, batch_size):
         return [self.feedback.initial_state(batch_size), super()._initial_states(batch_size)]
 
-    def _sample_step(self, previous, states, temperature, seed=None, clamp=None, clamp_mask=None):
-        # The tracks of a frame are independent given the past: fixed tracks are set by the loop.
+    def _step(self, previous, states):
         feedback_state, track_states = states
         codes = self._track_codes(previous)
         feedback, feedback_state = self.feedback.step(ops.concatenate(codes, axis=-1), feedback_state)
-        units, new_states = [], []
-        for k, (gen, code, state) in enumerate(zip(self.track_generators, codes, track_states, strict=True)):
-            outputs, state = gen.step(ops.concatenate([code, feedback], axis=-1), state)
-            units.append(gen.sample_frame(outputs, temperature, seed=None if seed is None else fold_seed(seed, k)))
+        outputs, new_states = [], []
+        for gen, code, state in zip(self.track_generators, codes, track_states, strict=True):
+            out, state = gen.step(ops.concatenate([code, feedback], axis=-1), state)
+            outputs.append(out)
             new_states.append(state)
-        return ops.concatenate(units, axis=-1), [feedback_state, new_states]
+        return outputs, [feedback_state, new_states]
 
     def get_config(self) -> dict:
         config = super().get_config()

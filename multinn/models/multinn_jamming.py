@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import keras
-from keras import ops
 
-from multinn.backend import fold_seed
 from multinn.models.multinn import MultINN, shift_right
 
 
@@ -52,13 +50,10 @@ class MultINNJamming(MultINN):
     def _initial_states(self, batch_size):
         return [gen.initial_state(batch_size) for gen in self.track_generators]
 
-    def _sample_step(self, previous, states, temperature, seed=None, clamp=None, clamp_mask=None):
-        # The tracks of a frame are independent given the past: fixed tracks are set by the loop.
-        units, new_states = [], []
-        for k, (gen, codes, state) in enumerate(
-            zip(self.track_generators, self._track_codes(previous), states, strict=True)
-        ):
-            outputs, state = gen.step(codes, state)
-            units.append(gen.sample_frame(outputs, temperature, seed=None if seed is None else fold_seed(seed, k)))
+    def _step(self, previous, states):
+        outputs, new_states = [], []
+        for gen, codes, state in zip(self.track_generators, self._track_codes(previous), states, strict=True):
+            out, state = gen.step(codes, state)
+            outputs.append(out)
             new_states.append(state)
-        return ops.concatenate(units, axis=-1), new_states
+        return outputs, new_states

@@ -54,7 +54,6 @@ class MultINNJoint(MultINN):
     def _initial_states(self, batch_size):
         return self.generator.initial_state(batch_size)
 
-    def _sample_step(self, previous, states, temperature, seed=None, clamp=None, clamp_mask=None):
+    def _step(self, previous, states):
         outputs, states = self.generator.step(self.encoder.encode(self.to_units(previous)), states)
-        frame = self.generator.sample_frame(outputs, temperature, seed=seed, clamp=clamp, clamp_mask=clamp_mask)
-        return frame, states
+        return [outputs], states

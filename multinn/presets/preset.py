@@ -330,6 +330,7 @@ def save_preset(model, directory: str | os.PathLike, metadata: Mapping[str, Any]
     directory.mkdir(parents=True, exist_ok=True)
     info = {
         "mode": getattr(model, "mode", ""),
+        "in_frame": bool(getattr(model, "in_frame", False)),
         "generator": getattr(model, "generator_type", ""),
         "encoder": getattr(model, "encoder_type", ""),
         "tracks": list(model.spec.track_names),

@@ -252,7 +252,7 @@ def preset_summary(info: PresetInfo) -> dict:
         "name": info.name,
         "description": info.description,
         "source": "bundled" if info.bundled else ("cached" if info.is_available() else "remote"),
-        "mode": meta.get("mode", ""),
+        "mode": meta.get("mode", "") + (" in-frame" if meta.get("in_frame") else ""),
         "generator": meta.get("generator", ""),
         "dataset": meta.get("dataset", ""),
         "params": meta.get("params"),

@@ -4,10 +4,12 @@ import sys
 
 import keras
 import mido
+import numpy as np
 
+from multinn.data import read_midi
 from multinn.presets import load_pretrained, read_metadata
 from multinn.utils.io import sha256_file
-from tests.cli.conftest import assert_user_error, invoke
+from tests.cli.conftest import assert_user_error, invoke, write_one_instrument
 
 TINY = ["--rnn-units", "8", "--num-hidden", "4", "--batch-size", "4", "--crop-beats", "4", "--max-pieces", "6"]
 
@@ -130,3 +132,29 @@ def test_an_ais_rbm_run_stops_on_the_pseudo_nll_and_reports_the_ais_nll(bach_sat
     assert "early stopping on val_pseudo_nll" in meta["validation"]
     for split in ("valid", "test"):  # the AIS estimate of the best epoch, and its pseudo-NLL
         assert meta["metrics"][split]["nll"] > 0 and meta["metrics"][split]["pseudo_nll"] > 0
+
+
+def test_an_in_frame_run_harmonises_with_the_fixed_voice_heard(bach_satb_path, tmp_path):
+    out = tmp_path / "run"
+    result = invoke(*train_args(bach_satb_path, out, "--in-frame", "--epochs", "1", "--sample-every", "0"))
+    assert result.exit_code == 0, result.output
+    model = load_pretrained(out / "preset")
+    assert model.in_frame and model.mode == "composer"
+    assert json.loads((out / "state.json").read_text())["options"]["in_frame"] is True
+    assert read_metadata(out / "preset")["in_frame"] is True
+    melody = tmp_path / "melody.mid"
+    write_one_instrument(melody, [(72, 0, 4), (74, 4, 4), (76, 8, 8)])
+    harmony = tmp_path / "h.mid"
+    result = invoke(
+        "sample", "--model", out / "preset", "--fix-track", f"Soprano={melody}", "--seed", "1", "--out", harmony
+    )
+    assert result.exit_code == 0, result.output
+    assert "in-frame: Alto, Tenor, Bass drawn after Soprano, hearing their notes at every step" in result.stderr
+    roll = read_midi(harmony, model.spec)
+    assert np.flatnonzero(roll[:, :, 0].any(axis=0)).tolist() == [72 - 36, 74 - 36, 76 - 36]  # the melody, unchanged
+    # A model without the option says what its voices hear.
+    plain = tmp_path / "plain"
+    assert invoke(*train_args(bach_satb_path, plain, "--epochs", "1", "--sample-every", "0")).exit_code == 0
+    result = invoke("sample", "--model", plain / "preset", "--fix-track", f"Soprano={melody}", "--out", harmony)
+    assert result.exit_code == 0, result.output
+    assert "note: Alto, Tenor, Bass hear Soprano only through the past" in result.stderr
