@@ -150,7 +150,9 @@ def model_source(preset: str | None, model_dir: str | None, default: str | None 
 def model_options(default: str | None = None):
     """Decorator adding `--preset NAME` and `--model DIR` (parameter `model_dir`); resolve them
     with `model_source`. `default` names the preset used when neither is given (help text only)."""
-    preset_help = "A preset name (see `multinn presets list`)" + (f" [default: {default}]." if default else ".")
+    preset_help = "A preset name (see `multinn presets list`) or hf://OWNER/NAME" + (
+        f" [default: {default}]." if default else "."
+    )
 
     def decorate(command):
         command = click.option(

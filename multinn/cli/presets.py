@@ -1,4 +1,4 @@
-"""`multinn presets list | info NAME | download NAME | verify [NAME|DIR]... | seal DIR`."""
+"""`multinn presets list | info NAME | download NAME | verify [NAME|DIR]... | seal DIR | upload DIR HANDLE`."""
 
 from __future__ import annotations
 
@@ -72,9 +72,13 @@ def info(name: str) -> None:
 @presets.command()
 @click.argument("name")
 def download(name: str) -> None:
-    """Fetch a remote preset into the cache ($MULTINN_HOME/presets), checking its SHA-256."""
-    from multinn.presets import download_preset, get_preset_info
+    """Fetch a remote preset into the cache ($MULTINN_HOME/presets, or for hf://owner/name the
+    Hugging Face cache), checking its SHA-256."""
+    from multinn.presets import download_hub_preset, download_preset, get_preset_info, is_hub_handle
 
+    if is_hub_handle(name):
+        stdout_console().print(f"{name}: downloaded and verified: {download_hub_preset(name)}")
+        return
     entry = get_preset_info(name)
     directory = download_preset(name)
     where = "bundled with the package, nothing to download" if entry.bundled else "downloaded and verified"
@@ -145,3 +149,25 @@ def seal(directory: Path, force: bool) -> None:
 
     written = seal_preset(directory, force=force)
     stdout_console().print(f"{directory}: {'sealed' if written else 'already sealed; its files match manifest.json'}")
+
+
+@presets.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), metavar="DIR")
+@click.argument("handle", metavar="hf://OWNER/NAME")
+@click.option("--private", is_flag=True, help="Create the repository as private.")
+def upload(directory: Path, handle: str, private: bool) -> None:
+    """Upload a preset to the Hugging Face Hub, with a model card (README.md) from its metadata.
+
+    The preset is verified first (as every load does); the card says what the model plays, the
+    data and its licence, the training commands and the metrics. Log in first (`hf auth login`,
+    or HF_TOKEN). Needs the hub extra: pip install "multinn[hub]".
+
+    \b
+    Example:
+      multinn presets upload runs/satb/preset hf://me/bach-satb-harmoniser
+      multinn sample --preset hf://me/bach-satb-harmoniser
+    """
+    from multinn.presets import upload_preset
+
+    url = upload_preset(directory, handle, private=private)
+    stdout_console().print(f"{directory}: uploaded to {handle} ({url})")

@@ -5,6 +5,7 @@ import multinn
 multinn.list_presets()                          # ['bach-satb-composer', 'bach-satb-feedback', ...]
 model = multinn.load_pretrained("bach-satb-composer")
 model = multinn.load_pretrained("runs/satb/preset")   # a local preset directory
+model = multinn.load_pretrained("hf://owner/name")     # a preset on the Hugging Face Hub (the hub extra)
 ```
 
 A preset is a directory: `config.json` (the serialised model, with its `PianorollSpec`),
@@ -14,6 +15,7 @@ SHA-256 digest and size of the three others, verified on every load). `seal_pres
 preset written before manifests existed. Importing this package does not import TensorFlow.
 """
 
+from multinn.presets.hub import download_hub_preset, is_hub_handle, model_card, upload_preset
 from multinn.presets.preset import (
     CONFIG_FILE,
     MANIFEST_FILE,
@@ -55,11 +57,14 @@ __all__ = [
     "PresetInfo",
     "PresetSource",
     "WEIGHTS_FILE",
+    "download_hub_preset",
     "download_preset",
     "get_preset_info",
+    "is_hub_handle",
     "list_presets",
     "load_preset_dir",
     "load_pretrained",
+    "model_card",
     "preset_summary",
     "read_config",
     "read_metadata",
@@ -68,6 +73,7 @@ __all__ = [
     "resolve_preset",
     "save_preset",
     "seal_preset",
+    "upload_preset",
     "verify_manifest",
     "verify_preset",
 ]

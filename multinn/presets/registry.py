@@ -11,6 +11,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from multinn.presets.hub import download_hub_preset, is_hub_handle
 from multinn.presets.preset import (
     MANIFEST_FILE,
     PRESET_FILES,
@@ -197,6 +198,8 @@ def download_preset(name: str) -> Path:
 def resolve_preset(name_or_path: str | os.PathLike) -> Path:
     """The directory of a registered preset (downloaded if needed) or of a local preset path."""
     name = os.fspath(name_or_path)
+    if is_hub_handle(name):
+        return download_hub_preset(name)
     if name in PRESETS:
         return download_preset(name)
     path = Path(name).expanduser()
@@ -212,9 +215,10 @@ def load_pretrained(name_or_path: str | os.PathLike, compile: bool = True):
 
     Args:
         name_or_path: A name from `list_presets()` (bundled, or remote: downloaded once and
-            cached under `$MULTINN_HOME/presets`), or a directory holding `config.json`,
-            `model.weights.h5`, `metadata.json` and `manifest.json` (e.g. `multinn train`'s
-            `OUT/preset`).
+            cached under `$MULTINN_HOME/presets`), a Hugging Face Hub handle
+            `hf://owner/name[@revision]` (the `hub` extra; cached by `huggingface_hub`, see
+            `multinn.presets.hub`), or a directory holding `config.json`, `model.weights.h5`,
+            `metadata.json` and `manifest.json` (e.g. `multinn train`'s `OUT/preset`).
         compile: Compile with the default optimizer (Adam 1e-3), so `fit` and `evaluate` work.
 
     Bundled, local and cached presets are verified alike before the model is built: every file
