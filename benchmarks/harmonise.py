@@ -35,15 +35,12 @@ The default budget (5 models x 8 minutes of training, plus sizing and evaluation
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
-from modes import sized, train_with_budget  # benchmarks/modes.py, beside this script
+from modes import add_training_arguments, finish, sized, train_with_budget  # benchmarks/modes.py, beside this script
 
 MODES = {
     "joint": ("joint", {}),
@@ -211,19 +208,10 @@ def goal_line(results: list[dict]) -> str | None:
 
 
 def main() -> None:
-    default = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "jsb" / "Jsb16thSeparated.json"
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-file", type=Path, default=default if default.is_file() else None)
+    add_training_arguments(parser)
     parser.add_argument("--modes", default=",".join(DEFAULT_MODES), help="comma-separated, from: " + ", ".join(MODES))
-    parser.add_argument("--minutes", type=float, default=8.0, help="training budget per model")
-    parser.add_argument("--params", type=int, default=250_000, help="target parameter count of every model")
-    parser.add_argument("--num-hidden", type=int, default=64)
-    parser.add_argument("--dropout", type=float, default=0.0)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--crop-beats", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--bars", type=int, default=8, help="length of the harmonised test crops")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="write the results as JSON")
     parser.add_argument("--save", type=Path, help="save each trained model as DIR/NAME.keras")
     args = parser.parse_args()
@@ -250,22 +238,8 @@ def main() -> None:
     goal = goal_line(results)
     if goal:
         console.print(goal)
-    total = (time.monotonic() - started) / 60
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end"
-    console.print(f"total {total:.1f} min; {machine}; {datetime.date.today()}")
-    if args.out:
-        config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-        record = {
-            "results": results,
-            "data_dissonance_rate": data_rates,
-            "test_crops": len(data),
-            "goal": goal,
-            "config": config,
-            "total_minutes": total,
-            "machine": machine,
-            "date": str(datetime.date.today()),
-        }
-        args.out.write_text(json.dumps(record, indent=2))
+    record = {"results": results, "data_dissonance_rate": data_rates, "test_crops": len(data), "goal": goal}
+    finish(args, console, started, record)
 
 
 if __name__ == "__main__":

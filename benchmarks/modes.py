@@ -234,20 +234,25 @@ def tables(results: list[dict], spec):
     return main, gaps
 
 
-def main() -> None:
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """The data and training options that `build`, `sized` and `train_with_budget` read."""
     default = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "jsb" / "Jsb16thSeparated.json"
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-file", type=Path, default=default if default.is_file() else None)
-    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated, from: " + ", ".join(MODES))
-    parser.add_argument("--minutes", type=float, default=8.0, help="training budget per mode")
-    parser.add_argument("--params", type=int, default=250_000, help="target parameter count of every mode")
+    parser.add_argument("--minutes", type=float, default=8.0, help="training budget per model")
+    parser.add_argument("--params", type=int, default=250_000, help="target parameter count of every model")
     parser.add_argument("--num-hidden", type=int, default=64)
     parser.add_argument("--dropout", type=float, default=0.0)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--crop-beats", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--samples", type=int, default=64, help="16-bar samples per mode for metrics and speed")
     parser.add_argument("--seed", type=int, default=0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_training_arguments(parser)
+    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated, from: " + ", ".join(MODES))
+    parser.add_argument("--samples", type=int, default=64, help="16-bar samples per mode for metrics and speed")
     parser.add_argument("--out", type=Path, help="write the results as JSON")
     parser.add_argument("--plots", type=Path, help="write one sample picture per mode into this folder")
     args = parser.parse_args()
@@ -268,23 +273,18 @@ def main() -> None:
     main_table, gap_table = tables(results, splits["train"].spec)
     console.print(main_table)
     console.print(gap_table)
+    finish(args, console, started, {"results": results})
+
+
+def finish(args, console, started: float, record: dict) -> None:
+    """Print the total time, machine and date; with `--out`, write `record` with them and the options as JSON."""
     total = (time.monotonic() - started) / 60
     machine = f"{platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end"
     console.print(f"total {total:.1f} min; {machine}; {datetime.date.today()}")
     if args.out:
         config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-        args.out.write_text(
-            json.dumps(
-                {
-                    "results": results,
-                    "config": config,
-                    "total_minutes": total,
-                    "machine": machine,
-                    "date": str(datetime.date.today()),
-                },
-                indent=2,
-            )
-        )
+        record = {**record, "config": config, "total_minutes": total, "machine": machine}
+        args.out.write_text(json.dumps({**record, "date": str(datetime.date.today())}, indent=2))
 
 
 if __name__ == "__main__":
