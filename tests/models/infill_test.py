@@ -61,6 +61,25 @@ def test_infill_weighs_candidates_by_the_likelihood_of_what_is_kept(cls):
     assert np.mean(chosen) > np.mean(means)
 
 
+def test_in_frame_infill_draws_the_span_hearing_the_kept_tracks_and_weighs_in_that_order():
+    model, roll = scrambled(MultINNComposer, seed=5, scale=1.0, in_frame=True), piece(steps=12, seed=6)
+    result, candidates, log_w, index = model.infill(
+        roll, 3, 7, tracks=["Lead"], candidates=8, seed=0, return_candidates=True
+    )
+    np.testing.assert_array_equal(result[..., 1], roll[..., 1])  # the kept Bass
+    np.testing.assert_array_equal(result[:3], roll[:3])
+    np.testing.assert_array_equal(result[7:], roll[7:])
+    # The kept Bass goes first in the track order, in the draws and in the weights.
+    forced = model.teacher_forced(candidates.astype("float32"), track_order=["Bass"])
+    keep = np.zeros((12, 2))
+    keep[3:7, 1] = 1.0
+    keep[7:] = 1.0
+    expected = (ops.convert_to_numpy(forced["track_log_prob"]) * keep).sum(axis=(1, 2))
+    np.testing.assert_allclose(log_w, expected, rtol=1e-5, atol=1e-4)
+    spec_order = ops.convert_to_numpy(model.teacher_forced(candidates.astype("float32"))["track_log_prob"])
+    assert np.abs((spec_order * keep).sum(axis=(1, 2)) - log_w).max() > 1e-3  # the order matters
+
+
 def test_infill_errors():
     model, roll = scrambled(MultINNComposer), piece()
     with pytest.raises(SpecError, match=r"infill span 5:5 must satisfy 0 <= start < stop <= 8"):
