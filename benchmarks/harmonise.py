@@ -48,6 +48,7 @@ MODES = {
     "jamming": ("jamming", {}),
     "feedback-dense": ("feedback", {"feedback": "dense", "feedback_units": [64]}),
     "composer-in-frame": ("composer", {"in_frame": True}),
+    "composer-in-frame-64": ("composer", {"in_frame": True, "in_frame_units": 64}),
     "jamming-in-frame": ("jamming", {"in_frame": True}),
     "feedback-in-frame": ("feedback", {"feedback": "dense", "feedback_units": [64], "in_frame": True}),
 }

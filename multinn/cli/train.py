@@ -32,6 +32,7 @@ RUN_OPTIONS = (
     "feedback",
     "feedback_units",
     "in_frame",
+    "in_frame_units",
     "data",
     "spec",
     "batch_size",
@@ -122,7 +123,9 @@ def build_model(options: dict, spec):
     if options["mode"] == "feedback":
         kwargs.update(feedback=options["feedback"], feedback_units=options["feedback_units"])
     if options.get("in_frame"):  # runs from before the option recorded none
-        kwargs["in_frame"] = True
+        kwargs.update(in_frame=True, in_frame_units=options.get("in_frame_units"))
+    elif options.get("in_frame_units"):
+        raise MultinnError("--in-frame-units needs --in-frame")
     if options.get("mixed_precision"):
         from multinn.distribute import precision_policy
 
@@ -259,6 +262,12 @@ def evaluate_splits(model, splits: dict, names, batch_size: int, console) -> dic
     is_flag=True,
     help="In-frame conditioning (composer, jamming, feedback): each voice also hears the current notes of "
     "the voices before it in a track order, random in training; harmonising puts the fixed voices first.",
+)
+@click.option(
+    "--in-frame-units",
+    type=click.IntRange(1),
+    metavar="N",
+    help="With --in-frame: encode what a voice hears with one shared tanh layer of N units (default: none).",
 )
 @click.option(
     "--data",

@@ -97,6 +97,10 @@ class MultINN(keras.Model):
             (RBM: each track's partition function depends on the earlier tracks, and AIS or
             enumeration estimates it per frame as always). Joint has no such option: its one
             estimator already models the whole frame.
+        in_frame_units: With `in_frame`, the context first goes through one tanh Dense layer of
+            this many units, shared by all tracks (a nonlinear bias from the earlier tracks' notes,
+            with fewer weights than the raw context's `(P + 1) * K` features per head); `None`:
+            the heads read the raw context (a linear bias).
         **kwargs: `keras.Model` arguments (`name`, `dtype`). `dtype` is the dtype policy of the
             whole model (default: the global one, `keras.mixed_precision.set_dtype_policy`):
             `"float32"`, `"mixed_float16"` (GPUs; `compile` adds loss scaling) or
@@ -129,6 +133,7 @@ class MultINN(keras.Model):
         generator_options: Mapping[str, Any] | None = None,
         seed: int | None = None,
         in_frame: bool = False,
+        in_frame_units: int | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -164,8 +169,15 @@ class MultINN(keras.Model):
                 "frame (fixed tracks are clamped inside it); use composer, jamming or feedback"
             )
         self.in_frame = bool(in_frame)
+        if in_frame_units is not None and not self.in_frame:
+            raise ValueError("`in_frame_units` needs `in_frame=True`")
+        self.in_frame_units = None if in_frame_units is None else check_units(in_frame_units, "in_frame_units")[0]
+        self.context_encoder = None
         if self.in_frame:  # the random track orders of training
             self.order_seed_generator = keras.random.SeedGenerator(None if seed is None else seed + 77)
+        if self.in_frame_units:
+            self.context_encoder = keras.layers.Dense(self.in_frame_units, activation="tanh", name="context_encoder")
+            self.context_encoder.build((None, (self.num_pitches + 1) * self.num_tracks))
         self._seed_count = 0
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.nll_tracker = keras.metrics.Mean(name="nll")
@@ -208,9 +220,12 @@ class MultINN(keras.Model):
 
     @property
     def context_dim(self) -> int:
-        """Features of each track's in-frame context (`in_frame`): the notes of the tracks before
-        it `[P * K]` and which tracks those are `[K]`; 0 without in-frame conditioning."""
-        return (self.num_pitches + 1) * self.num_tracks if self.in_frame else 0
+        """Features of each track's in-frame context (`in_frame`) that its heads read: the notes of
+        the tracks before it `[P * K]` and which tracks those are `[K]`, or their encoding
+        (`in_frame_units`); 0 without in-frame conditioning."""
+        if not self.in_frame:
+            return 0
+        return self.in_frame_units or (self.num_pitches + 1) * self.num_tracks
 
     def _make_generator(self, input_dim: int, num_visible: int | Sequence[int], name: str):
         common = dict(
@@ -319,11 +334,12 @@ class MultINN(keras.Model):
     def in_frame_context(self, frame, before):
         """The in-frame context of one track: the notes of the tracks before it, `frame` `[..., P, K]`
         with the other tracks zeroed, flattened, then `before` `[..., K]` (1 for the tracks before
-        it): `[..., (P + 1) * K]`."""
+        it): `[..., (P + 1) * K]`; with `in_frame_units`, its encoding `[..., in_frame_units]`."""
         shape = ops.shape(frame)
         before = ops.broadcast_to(ops.cast(before, frame.dtype), (*shape[:-2], self.num_tracks))
         notes = frame * ops.expand_dims(before, -2)
-        return ops.concatenate([ops.reshape(notes, (*shape[:-2], self.num_pitches * self.num_tracks)), before], -1)
+        context = ops.concatenate([ops.reshape(notes, (*shape[:-2], self.num_pitches * self.num_tracks)), before], -1)
+        return context if self.context_encoder is None else self.context_encoder(context)
 
     def track_ranks(self, track_order: Sequence[str | int] | None = None) -> np.ndarray:
         """Each track's position in `track_order` (names or indices; the tracks it leaves out
@@ -1104,6 +1120,7 @@ class MultINN(keras.Model):
                 "generator_options": dict(self.generator_options),
                 "seed": self.seed,
                 "in_frame": self.in_frame,
+                "in_frame_units": self.in_frame_units,
             }
         )
         return config
